@@ -1,0 +1,1 @@
+"""HTTP routes: each validates, calls the pipeline off the event loop, and shapes the result."""

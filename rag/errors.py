@@ -1,0 +1,42 @@
+"""Errors a user can act on. Each message names the file, backend or id involved."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base for errors that are the user's or the environment's, not bugs."""
+
+
+class InputError(RagError):
+    """The request itself is wrong (empty question, bad id format, ...)."""
+
+
+class NotFoundError(RagError):
+    """An unknown source or paragraph id."""
+
+
+class IngestError(RagError):
+    """A file cannot be ingested. Nothing from the batch is written when this is raised."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class BackendUnavailable(RagError):
+    """A model or store backend is down, slow or misconfigured."""
+
+    def __init__(self, backend: str, address: str, reason: str) -> None:
+        self.backend = backend
+        self.address = address
+        self.reason = reason
+        super().__init__(f"{backend} at {address} is unavailable: {reason}")
+
+
+class Busy(RagError):
+    """Too many answers are already waiting for the model."""
+
+    def __init__(self, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__("the model is busy; try again shortly")

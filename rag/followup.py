@@ -1,0 +1,116 @@
+"""Follow-up questions resolved against the conversation before retrieval.
+
+"What sentence do prosecutors seek for her?" after a question about Betssy Chávez becomes
+"What sentence do prosecutors seek for Betssy Chávez?". Pronouns for people take the most recent
+multi-word name; a question that still leans on the previous turn ("And who announced it?") gets
+that turn's topic attached, so retrieval sees the words it needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.text import STOPWORDS, WH_WORDS, capitalised_phrases, content_stems, words
+from rag.types import Turn
+
+_PERSON_OBJ = re.compile(r"\b(she|he|him|her|herself|himself)\b", re.I)
+_POSSESSIVE = re.compile(r"\b(his|hers|her)\b(?=\s+[a-z])", re.I)
+_THING = re.compile(r"\b(it|that|this|they|them|there|then|the decision|the move)\b", re.I)
+_ELLIPTICAL_START = re.compile(
+    r"^\s*(and|but|so|also|what about|how about|and what about)\b[\s,]*", re.I
+)
+_NOT_NAMES = {
+    "The",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "What",
+    "Who",
+    "When",
+    "Where",
+    "Why",
+    "How",
+    "Which",
+    "And",
+    "But",
+    "So",
+    "Is",
+    "Are",
+    "Was",
+    "Did",
+    "Does",
+    "Do",
+    "Can",
+    "Tell",
+    "Her",
+    "His",
+    "She",
+    "He",
+    "They",
+    "It",
+    "Foreign",
+    "Former",
+    "President",
+    "Minister",
+    "Prime",
+    "I",
+    "Yes",
+    "No",
+    "According",
+}
+
+
+def _names(text: str) -> list[str]:
+    out = []
+    for _, _, phrase in capitalised_phrases(text):
+        parts = phrase.split()
+        while parts and parts[0] in _NOT_NAMES:
+            parts = parts[1:]
+        if len(parts) >= 2:
+            out.append(" ".join(parts))
+    return out
+
+
+def _topic(question: str) -> str:
+    """The previous question without its question words: what the conversation is about."""
+    kept = [
+        w
+        for w in re.findall(r"[\w'’\-]+", question)
+        if w.lower() not in WH_WORDS and w.lower() not in STOPWORDS
+    ]
+    return " ".join(kept)
+
+
+def resolve_question(question: str, history: Sequence[Turn]) -> str:
+    q = question.strip()
+    if not history:
+        return q
+    users = [t.content for t in history if t.role == "user"]
+    last_user = users[-1] if users else ""
+    last_assistant = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    names = (
+        _names(last_user)
+        or _names(last_assistant)
+        or [n for u in reversed(users[:-1]) for n in _names(u)]
+    )
+    resolved = q
+    if names:
+        name = names[0]
+        resolved = _POSSESSIVE.sub(f"{name}'s", resolved, count=1)
+        resolved = _PERSON_OBJ.sub(name, resolved, count=1)
+    elliptical = _ELLIPTICAL_START.match(resolved)
+    if elliptical:
+        resolved = resolved[elliptical.end() :]
+        resolved = resolved[:1].upper() + resolved[1:]
+    leans_on_context = (
+        bool(elliptical) or bool(_THING.search(resolved)) or len(content_stems(resolved)) <= 2
+    )
+    if (leans_on_context and last_user and resolved == q) or (leans_on_context and elliptical):
+        topic = _topic(last_user)
+        new_words = set(words(topic)) - set(words(resolved))
+        if topic and new_words:
+            resolved = f"{resolved.rstrip(' ?')} ({topic})?"
+    return resolved

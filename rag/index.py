@@ -1,0 +1,141 @@
+"""Paragraphs -> llama-index nodes -> embeddings -> store, idempotently.
+
+Node ids are derived from the paragraph id (itself from source + content), so writing the same
+file twice writes the same ids: an ingest killed half-way and run again converges on the same
+state, with no duplicates. Per source the order is: upsert new nodes, delete stale ones, record
+the source last; a source whose record is missing or stale is simply redone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+from rag.embed import embed_texts
+from rag.ingest import ParsedFile, find_files, parse_file
+from rag.sentences import windows
+from rag.store import ParagraphStore, StoredSource
+from rag.types import IngestReport, Paragraph, Source
+
+Progress = Callable[[int, int, str], None]
+
+# all-MiniLM-L6-v2 reads 256 word pieces; English runs ~1.3 pieces a word, so stay under ~180.
+WORDS_PER_TOKEN = 0.7
+
+
+def paragraph_nodes(p: Paragraph, max_words: int) -> list[TextNode]:
+    """One node per paragraph; a paragraph too long for the embedder becomes sentence windows
+    that all keep the paragraph's id and offsets (and their own, for highlighting)."""
+    spans = windows(p.text, p.start, max_words) if len(p.text.split()) > max_words else []
+    base = {
+        "paragraph_id": p.id,
+        "source": p.source,
+        "title": p.title,
+        "index": p.index,
+        "start": p.start,
+        "end": p.end,
+        "hash": p.hash,
+    }
+    if len(spans) <= 1:
+        node = TextNode(id_=f"{p.id}:0", text=p.text, metadata={**base, "window": 0})
+        nodes = [node]
+    else:
+        nodes = [
+            TextNode(
+                id_=f"{p.id}:{w}",
+                text=s.text,
+                metadata={
+                    **base,
+                    "window": w,
+                    "window_start": s.start,
+                    "window_end": s.end,
+                    "paragraph_text": p.text,
+                },
+            )
+            for w, s in enumerate(spans)
+        ]
+    for node in nodes:
+        # Keep bookkeeping out of what the embedder and the LLM see.
+        node.excluded_embed_metadata_keys = list(node.metadata)
+        node.excluded_llm_metadata_keys = list(node.metadata)
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=p.source)
+    return nodes
+
+
+class Indexer:
+    def __init__(
+        self,
+        store: ParagraphStore,
+        embedder: BaseEmbedding,
+        embed_backend: str,
+        embed_address: str,
+        max_tokens: int,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.embed_backend = embed_backend
+        self.embed_address = embed_address
+        self.max_words = max(16, int(max_tokens * WORDS_PER_TOKEN))
+
+    def parse_folder(self, root: Path) -> list[ParsedFile]:
+        """Parse every file first: one bad file stops the run before anything is written."""
+        return [parse_file(source, path.read_bytes()) for source, path in find_files(root)]
+
+    def sync(
+        self,
+        files: Sequence[ParsedFile],
+        folder: str = "",
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        known = {s.source.id: s for s in self.store.list_sources()}
+        for i, parsed in enumerate(files):
+            report.paragraphs += len(parsed.paragraphs)
+            stored = known.get(parsed.source)
+            if stored and stored.source.hash == parsed.hash:
+                report.unchanged.append(parsed.source)
+            else:
+                report.embedded += self._write(parsed, folder)
+                (report.updated if stored else report.added).append(parsed.source)
+            if progress:
+                progress(i + 1, len(files), parsed.source)
+        if prune:
+            present = {f.source for f in files}
+            for source_id, stored in known.items():
+                if stored.folder == folder and source_id not in present:
+                    self.store.delete_source(source_id)
+                    report.removed.append(source_id)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _write(self, parsed: ParsedFile, folder: str) -> int:
+        nodes = [n for p in parsed.paragraphs for n in paragraph_nodes(p, self.max_words)]
+        ids = [n.node_id for n in nodes]
+        reuse = self.store.embeddings(ids)
+        todo = [n for n in nodes if n.node_id not in reuse]
+        vectors = embed_texts(
+            self.embedder, [n.get_content() for n in todo], self.embed_backend, self.embed_address
+        )
+        for node, vec in zip(todo, vectors, strict=True):
+            node.embedding = vec
+        for node in nodes:
+            if node.embedding is None:
+                node.embedding = reuse[node.node_id]
+        self.store.upsert_nodes(nodes)
+        keep = set(ids)
+        self.store.delete_nodes([i for i in self.store.node_ids(parsed.source) if i not in keep])
+        source = Source(
+            id=parsed.source,
+            title=parsed.title,
+            paragraphs=len(parsed.paragraphs),
+            hash=parsed.hash,
+            chars=len(parsed.text),
+        )
+        self.store.put_source(StoredSource(source=source, text=parsed.text, folder=folder))
+        return len(todo)

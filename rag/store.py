@@ -1,0 +1,270 @@
+"""The vector-store seam: Chroma, embedded on disk or a server, behind one small class.
+
+Paragraph nodes are written in llama-index's own node format (``node_to_metadata_dict``), so a
+plain llama-index ``VectorStoreIndex`` over the same collection reads them too. We upsert through
+the Chroma collection rather than ``ChromaVectorStore.add`` because ``add`` inserts, and a re-run
+after an interrupted ingest must overwrite the same deterministic ids, never duplicate them.
+A second small collection holds one record per source file: its hash, title and whole text, so
+that every API process behind a load balancer sees the same sources without sharing a disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+from rag.config import Settings
+from rag.errors import BackendUnavailable, RagError
+from rag.types import Paragraph, Source
+
+T = TypeVar("T")
+_PAGE = 5000  # Chroma caps how many records one get() may return
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    source: Source
+    text: str
+    folder: str  # the folder it was ingested from ("" for uploads)
+
+
+def node_to_paragraph(node: TextNode) -> Paragraph:
+    m = node.metadata
+    return Paragraph(
+        id=m["paragraph_id"],
+        source=m["source"],
+        title=m["title"],
+        index=int(m["index"]),
+        start=int(m["start"]),
+        end=int(m["end"]),
+        text=m.get("paragraph_text") or node.get_content(),
+        hash=m["hash"],
+    )
+
+
+class ParagraphStore:
+    def __init__(self, client: Any, collection: str, address: str, embed_meta: dict[str, str]):
+        self.address = address
+        self._client = client
+        self._name = collection
+        self._embed_meta = embed_meta
+        self._paragraphs: Any = None
+        self._sources: Any = None
+        self._vector_store: Any = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as e:  # the chromadb client raises many types for a server that is down
+            raise BackendUnavailable(
+                "chroma", self.address, f"{what}: {type(e).__name__}: {e}"
+            ) from e
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        with self._guard(what):
+            return fn()
+
+    def _open(self) -> None:
+        if self._paragraphs is not None:
+            return
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        with self._guard("open collection"):
+            meta = {"hnsw:space": "cosine", **self._embed_meta}
+            col = self._client.get_or_create_collection(self._name, metadata=meta)
+            have = {k: (col.metadata or {}).get(k) for k in self._embed_meta}
+            if any(v is not None and v != self._embed_meta[k] for k, v in have.items()):
+                raise RagError(
+                    f"collection {self._name!r} at {self.address} holds vectors from {have}, not "
+                    f"{self._embed_meta}; use another data folder or RAG_CHROMA__COLLECTION"
+                )
+            self._sources = self._client.get_or_create_collection(f"{self._name}_sources")
+            self._paragraphs = col
+            self._vector_store = ChromaVectorStore(chroma_collection=col)
+
+    @property
+    def collection(self) -> Any:
+        self._open()
+        return self._paragraphs
+
+    @property
+    def vector_store(self) -> Any:
+        self._open()
+        return self._vector_store
+
+    def ping(self) -> None:
+        self._call("heartbeat", self._client.heartbeat)
+        self._open()
+
+    # -- paragraph nodes ----------------------------------------------------------------------
+
+    def upsert_nodes(self, nodes: Sequence[TextNode]) -> None:
+        if not nodes:
+            return
+        self._open()
+        for i in range(0, len(nodes), _PAGE):
+            batch = nodes[i : i + _PAGE]
+            metadatas = [
+                node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in batch
+            ]
+            self._call(
+                "upsert",
+                lambda b=batch, m=metadatas: self._paragraphs.upsert(
+                    ids=[n.node_id for n in b],
+                    embeddings=[n.embedding for n in b],
+                    metadatas=m,
+                    documents=[n.get_content() for n in b],
+                ),
+            )
+
+    def delete_nodes(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._open()
+            self._call("delete", lambda: self._paragraphs.delete(ids=list(ids)))
+
+    def node_ids(self, source: str) -> list[str]:
+        self._open()
+        got = self._call("get", lambda: self._paragraphs.get(where={"source": source}, include=[]))
+        return list(got["ids"])
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by node id, so unchanged paragraphs are never embedded twice."""
+        if not ids:
+            return {}
+        self._open()
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(ids), _PAGE):
+            got = self._call(
+                "get",
+                lambda s=list(ids[i : i + _PAGE]): self._paragraphs.get(
+                    ids=s, include=["embeddings"]
+                ),
+            )
+            for node_id, emb in zip(got["ids"], got["embeddings"], strict=True):
+                out[node_id] = [float(x) for x in emb]
+        return out
+
+    def all_nodes(self) -> list[TextNode]:
+        """Every node (text + metadata, no vectors): the lexical index is built from these."""
+        self._open()
+        nodes: list[TextNode] = []
+        total = self._call("count", self._paragraphs.count)
+        for offset in range(0, total, _PAGE):
+            got = self._call(
+                "get",
+                lambda o=offset: self._paragraphs.get(
+                    include=["metadatas", "documents"], limit=_PAGE, offset=o
+                ),
+            )
+            for node_id, meta, doc in zip(
+                got["ids"], got["metadatas"], got["documents"], strict=True
+            ):
+                node = metadata_dict_to_node(meta, text=doc)
+                node.id_ = node_id
+                nodes.append(node)
+        return nodes
+
+    def query(self, embedding: list[float], k: int) -> list[tuple[TextNode, float]]:
+        self._open()
+        q = VectorStoreQuery(query_embedding=embedding, similarity_top_k=k)
+        result = self._call("query", lambda: self._vector_store.query(q))
+        sims = result.similarities or [0.0] * len(result.nodes or [])
+        return list(zip(result.nodes or [], sims, strict=False))
+
+    def count(self) -> int:
+        self._open()
+        return self._call("count", self._paragraphs.count)
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def put_source(self, stored: StoredSource) -> None:
+        self._open()
+        s = stored.source
+        meta = {
+            "title": s.title,
+            "hash": s.hash,
+            "paragraphs": s.paragraphs,
+            "chars": s.chars,
+            "folder": stored.folder,
+        }
+        self._call(
+            "upsert source",
+            lambda: self._sources.upsert(
+                ids=[s.id], documents=[stored.text], metadatas=[meta], embeddings=[[0.0]]
+            ),
+        )
+
+    def get_source(self, source_id: str, with_text: bool = False) -> StoredSource | None:
+        self._open()
+        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+        got = self._call("get source", lambda: self._sources.get(ids=[source_id], include=include))
+        if not got["ids"]:
+            return None
+        text = got["documents"][0] if with_text else ""
+        return self._to_stored(source_id, got["metadatas"][0], text)
+
+    def list_sources(self) -> list[StoredSource]:
+        self._open()
+        got = self._call("list sources", lambda: self._sources.get(include=["metadatas"]))
+        items = [
+            self._to_stored(i, m, "") for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        ]
+        return sorted(items, key=lambda s: s.source.id)
+
+    def delete_source(self, source_id: str) -> None:
+        self._open()
+        self._call("delete source", lambda: self._paragraphs.delete(where={"source": source_id}))
+        self._call("delete source", lambda: self._sources.delete(ids=[source_id]))
+
+    def fingerprint(self) -> str:
+        """Changes whenever any source is added, changed or removed (by any process)."""
+        sources = self.list_sources()
+        raw = json.dumps([(s.source.id, s.source.hash) for s in sources])
+        return hashlib.sha1(raw.encode()).hexdigest()
+
+    @staticmethod
+    def _to_stored(source_id: str, meta: dict[str, Any], text: str) -> StoredSource:
+        src = Source(
+            id=source_id,
+            title=str(meta.get("title", "")),
+            paragraphs=int(meta.get("paragraphs", 0)),
+            hash=str(meta.get("hash", "")),
+            chars=int(meta.get("chars", 0)),
+        )
+        return StoredSource(source=src, text=text, folder=str(meta.get("folder", "")))
+
+
+def build_store(settings: Settings, embed_meta: dict[str, str]) -> ParagraphStore:
+    """The one place that picks embedded or server Chroma."""
+    import chromadb
+    from chromadb.config import Settings as ChromaConfig
+
+    config = ChromaConfig(anonymized_telemetry=False, allow_reset=False)
+    c = settings.chroma
+    if c.host:
+        scheme = "https" if c.ssl else "http"
+        address = f"{scheme}://{c.host}:{c.port}"
+        try:
+            client = chromadb.HttpClient(host=c.host, port=c.port, ssl=c.ssl, settings=config)
+        except Exception as e:  # the client checks the server when it is made
+            raise BackendUnavailable("chroma", address, f"{type(e).__name__}: {e}") from e
+    else:
+        path = Path(settings.data_dir) / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        address = str(path)
+        client = chromadb.PersistentClient(path=str(path), settings=config)
+    return ParagraphStore(client, c.collection, address, embed_meta)

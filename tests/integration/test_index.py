@@ -1,0 +1,125 @@
+"""Ingest into embedded Chroma and search it: idempotent, replace-on-change, atomic on bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import IngestError, NotFoundError
+from rag.index import paragraph_nodes
+from rag.ingest import parse_file
+from rag.pipeline import Pipeline
+
+SEED_1 = "001_b162a8e02d0cef5d.txt"
+
+
+def test_search_finds_the_sentence_paragraph_first_with_source_index_and_offsets(
+    seeded_pipeline: Pipeline,
+) -> None:
+    _, hits = seeded_pipeline.retrieve("prison sentence sought for Chávez")
+    top = hits[0].paragraph
+    assert top.source == SEED_1
+    assert "twenty-five years" in top.text
+    text = seeded_pipeline.source_text(SEED_1)
+    assert text[top.start : top.end] == top.text
+    assert hits[0].dense_rank is not None and hits[0].lexical_rank is not None
+
+
+def test_seeds_store_each_paragraph_once_without_boilerplate(seeded_pipeline: Pipeline) -> None:
+    source, paragraphs = seeded_pipeline.get_source(SEED_1)
+    texts = [p.text for p in paragraphs]
+    assert source.paragraphs == len(paragraphs) == 8
+    assert sum(t.startswith("Peru's government said on Monday") for t in texts) == 1
+    assert "Next" not in texts and "(José Jerí/X)" not in texts
+    assert seeded_pipeline.store.count() == 16
+
+
+def test_reingest_of_unchanged_files_changes_and_embeds_nothing(
+    pipeline: Pipeline, sources: Path
+) -> None:
+    first = pipeline.ingest(sources)
+    count = pipeline.store.count()
+    again = pipeline.ingest(sources)
+    assert len(first.added) == 2 and first.embedded == 16
+    assert again.added == [] and again.updated == [] and len(again.unchanged) == 2
+    assert again.embedded == 0 and pipeline.store.count() == count
+
+
+def test_changed_file_replaces_its_paragraphs_and_reembeds_only_new_ones(
+    pipeline: Pipeline, sources: Path
+) -> None:
+    pipeline.ingest(sources)
+    f = sources / SEED_1
+    text = f.read_text()
+    f.write_text(
+        text.replace("Raúl Noblecilla", "Raúl Noblecilla Olaechea") + "\nA new closing paragraph.\n"
+    )
+    report = pipeline.ingest(sources)
+    assert report.updated == [SEED_1]
+    assert report.embedded == 2  # the edited paragraph and the new one
+    _, paragraphs = pipeline.get_source(SEED_1)
+    texts = [p.text for p in paragraphs]
+    assert any("Noblecilla Olaechea" in t for t in texts)
+    assert not any("Noblecilla, told" in t for t in texts)
+    assert texts[-1] == "A new closing paragraph."
+    assert pipeline.store.count() == 17
+
+
+def test_a_bad_file_stops_the_ingest_and_leaves_the_index_as_it_was(
+    pipeline: Pipeline, sources: Path
+) -> None:
+    pipeline.ingest(sources)
+    before = pipeline.store.count()
+    (sources / "003_new.txt").write_text("New article\n\nSomething happened.")
+    (sources / "004_latin1.txt").write_bytes("Caf\xe9 story\n\nIt was good.".encode("latin-1"))
+    with pytest.raises(IngestError, match=r"004_latin1\.txt"):
+        pipeline.ingest(sources)
+    assert pipeline.store.count() == before
+    assert "003_new.txt" not in {s.id for s in pipeline.list_sources()}
+
+
+def test_prune_and_rm_remove_sources(pipeline: Pipeline, sources: Path) -> None:
+    pipeline.ingest(sources)
+    (sources / SEED_1).unlink()
+    kept = pipeline.ingest(sources)
+    assert kept.removed == [] and len(pipeline.list_sources()) == 2
+    pruned = pipeline.ingest(sources, prune=True)
+    assert pruned.removed == [SEED_1]
+    assert [s.id for s in pipeline.list_sources()] == ["002_d0d88c523f641a2b.txt"]
+    pipeline.remove_source("002_d0d88c523f641a2b.txt")
+    assert pipeline.list_sources() == [] and pipeline.store.count() == 0
+    with pytest.raises(NotFoundError):
+        pipeline.remove_source("002_d0d88c523f641a2b.txt")
+
+
+def test_uploaded_file_is_ingested_idempotently(pipeline: Pipeline) -> None:
+    data = b"Harbour news\n\nThe harbour reopened on Friday after repairs costing 3 million euros."
+    assert pipeline.add_file("harbour.txt", data).added == ["harbour.txt"]
+    assert pipeline.add_file("harbour.txt", data).unchanged == ["harbour.txt"]
+    _, hits = pipeline.retrieve("How much did the harbour repairs cost?")
+    assert hits[0].paragraph.source == "harbour.txt"
+
+
+def test_a_paragraph_too_long_for_the_embedder_becomes_windows_keeping_its_id_and_offsets() -> None:
+    sentence = "The committee met again to discuss the budget and the new harbour wall. "
+    parsed = parse_file("long.txt", ("Long\n\n" + sentence * 60).encode())
+    p = parsed.paragraphs[0]
+    nodes = paragraph_nodes(p, max_words=60)
+    assert len(nodes) > 1
+    assert {n.metadata["paragraph_id"] for n in nodes} == {p.id}
+    assert {(n.metadata["start"], n.metadata["end"]) for n in nodes} == {(p.start, p.end)}
+    for n in nodes:
+        assert parsed.text[n.metadata["window_start"] : n.metadata["window_end"]] == n.text
+
+
+def test_long_paragraph_is_retrieved_as_one_paragraph(pipeline: Pipeline) -> None:
+    filler = "The committee met again to discuss the budget and the new harbour wall. " * 50
+    pipeline.add_file(
+        "long.txt",
+        ("Long\n\n" + filler + "Finally the mayor resigned over the lighthouse scandal.").encode(),
+    )
+    _, hits = pipeline.retrieve("Why did the mayor resign?")
+    assert hits[0].paragraph.source == "long.txt"
+    assert len([h for h in hits if h.paragraph.source == "long.txt"]) == 1
+    assert "mayor resigned" in hits[0].paragraph.text
