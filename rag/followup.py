@@ -105,8 +105,12 @@ def resolve_question(question: str, history: Sequence[Turn]) -> str:
     if elliptical:
         resolved = resolved[elliptical.end() :]
         resolved = resolved[:1].upper() + resolved[1:]
+    # A question that names its own subject ("Who is Betssy Chávez?") starts a new topic.
+    names_itself = bool(_names(q))
     leans_on_context = (
-        bool(elliptical) or bool(_THING.search(resolved)) or len(content_stems(resolved)) <= 2
+        bool(elliptical)
+        or bool(_THING.search(resolved))
+        or (len(content_stems(resolved)) <= 2 and not names_itself)
     )
     if (leans_on_context and last_user and resolved == q) or (leans_on_context and elliptical):
         topic = _topic(last_user)

@@ -216,3 +216,32 @@ def test_page_asks_for_the_api_key_and_keeps_history_for_follow_ups(
 
         page.get_by_role("button", name="Clear").click()
         assert page.locator("article.msg").count() == 0
+
+
+def test_errors_are_shown_in_words(server: Server, page: Any) -> None:
+    page.goto(server.url)
+    box = page.get_by_label("Your question")
+    problems = page.locator("article.msg.error")
+
+    page.route("**/api/chat", lambda route: route.abort("connectionrefused"))
+    box.fill("Anyone there?")
+    box.press("Enter")
+    sync_api.expect(problems.last).to_contain_text("Could not reach the server")
+
+    page.unroute("**/api/chat")
+    page.route(
+        "**/api/chat",
+        lambda route: route.fulfill(
+            status=429,
+            headers={"Retry-After": "3", "Content-Type": "application/json"},
+            body='{"error": "the model is busy; try again shortly"}',
+        ),
+    )
+    box.fill("And now?")
+    box.press("Enter")
+    sync_api.expect(problems.last).to_contain_text("Try again in 3 seconds")
+
+    page.unroute("**/api/chat")
+    box.fill("   ")  # whitespace never leaves the page
+    box.press("Enter")
+    assert problems.count() == 2 and page.errors == []

@@ -125,3 +125,8 @@ def test_markers_pointing_nowhere_are_dropped_and_citations_numbered_as_in_the_t
         "Prosecutors are seeking up to twenty-five years. [1]"
     )
     assert all(f"[{c.n}]" in text for c in citations)
+
+
+def test_a_new_question_naming_its_own_subject_is_left_alone() -> None:
+    history = [Turn("user", "What is the population of Tokyo?"), Turn("assistant", "No.")]
+    assert resolve_question("Who is Betssy Chávez?", history) == "Who is Betssy Chávez?"
