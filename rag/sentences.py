@@ -6,48 +6,10 @@ import re
 
 from rag.ingest import Span
 
-_ABBREV = {
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "prof",
-    "st",
-    "jr",
-    "sr",
-    "gen",
-    "gov",
-    "sen",
-    "rep",
-    "lt",
-    "col",
-    "sgt",
-    "capt",
-    "no",
-    "vs",
-    "etc",
-    "inc",
-    "ltd",
-    "co",
-    "corp",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-    "u.s",
-    "u.k",
-    "e.g",
-    "i.e",
-    "approx",
-}
+_ABBREV = frozenset(
+    """mr mrs ms dr prof st jr sr gen gov sen rep lt col sgt capt no vs etc inc ltd co corp jan
+    feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e approx""".split()
+)
 _END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])")
 
 
