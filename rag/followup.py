@@ -112,7 +112,7 @@ def resolve_question(question: str, history: Sequence[Turn]) -> str:
         or bool(_THING.search(resolved))
         or (len(content_stems(resolved)) <= 2 and not names_itself)
     )
-    if (leans_on_context and last_user and resolved == q) or (leans_on_context and elliptical):
+    if leans_on_context and (elliptical or resolved == q):
         topic = _topic(last_user)
         new_words = set(words(topic)) - set(words(resolved))
         if topic and new_words:

@@ -13,8 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-
+from rag.embed import Embedder
 from rag.sentences import split_clauses, split_sentences
 from rag.text import (
     MONTHS,
@@ -250,7 +249,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 
 def score_units(
-    question: str, retrieved: list[Retrieved], embedder: BaseEmbedding, kinds: list[str]
+    question: str, retrieved: list[Retrieved], embedder: Embedder, kinds: list[str]
 ) -> list[Scored]:
     units = _units(retrieved)
     if not units:
@@ -258,7 +257,7 @@ def score_units(
     q_stems = content_stems(question)
     weights = _idf_weights(q_stems, units)
     total = sum(weights.values()) or 1.0
-    vectors = embedder.get_text_embedding_batch([question] + [s.text for s, _ in units])
+    vectors = embedder.texts([question] + [s.text for s, _ in units])
     qv = vectors[0]
     scored = []
     context: dict[str, set[str]] = {}
@@ -307,7 +306,7 @@ def supports_kind(sc: Scored, kind: str) -> bool:
 
 
 def select_evidence(
-    question: str, retrieved: list[Retrieved], embedder: BaseEmbedding, max_sentences: int = 3
+    question: str, retrieved: list[Retrieved], embedder: Embedder, max_sentences: int = 3
 ) -> Evidence:
     """Pick the few sentences that answer the question, one per kind asked for, and decide."""
     kinds = answer_types(question)

@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-from rag.embed import embed_texts
+from rag.embed import Embedder
 from rag.ingest import ParsedFile, find_files, parse_file
 from rag.sentences import windows
 from rag.store import ParagraphStore, StoredSource
@@ -67,18 +66,9 @@ def paragraph_nodes(p: Paragraph, max_words: int) -> list[TextNode]:
 
 
 class Indexer:
-    def __init__(
-        self,
-        store: ParagraphStore,
-        embedder: BaseEmbedding,
-        embed_backend: str,
-        embed_address: str,
-        max_tokens: int,
-    ):
+    def __init__(self, store: ParagraphStore, embedder: Embedder, max_tokens: int):
         self.store = store
         self.embedder = embedder
-        self.embed_backend = embed_backend
-        self.embed_address = embed_address
         self.max_words = max(16, int(max_tokens * WORDS_PER_TOKEN))
 
     def parse_folder(self, root: Path) -> list[ParsedFile]:
@@ -119,9 +109,7 @@ class Indexer:
         ids = [n.node_id for n in nodes]
         reuse = self.store.embeddings(ids)
         todo = [n for n in nodes if n.node_id not in reuse]
-        vectors = embed_texts(
-            self.embedder, [n.get_content() for n in todo], self.embed_backend, self.embed_address
-        )
+        vectors = self.embedder.texts([n.get_content() for n in todo])
         for node, vec in zip(todo, vectors, strict=True):
             node.embedding = vec
         for node in nodes:

@@ -8,16 +8,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-
 from rag.answer import Answerer
 from rag.config import Settings
-from rag.errors import InputError, NotFoundError
+from rag.embed import Embedder
+from rag.errors import IngestError, InputError, NotFoundError
 from rag.followup import resolve_question
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
 from rag.retrieve import HybridRetriever
-from rag.store import ParagraphStore, node_to_paragraph
+from rag.store import ParagraphStore, StoredSource
 from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, StreamEvent, Turn
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ class Pipeline:
         store: ParagraphStore,
         indexer: Indexer,
         retriever: HybridRetriever,
-        embedder: BaseEmbedding,
+        embedder: Embedder,
         chat_model: Callable[[], ChatModel],
     ) -> None:
         self.settings = settings
@@ -97,25 +96,15 @@ class Pipeline:
         return [s.source for s in self.store.list_sources()]
 
     def get_source(self, source_id: str) -> tuple[Source, list[Paragraph]]:
-        stored = self._stored(source_id)
-        got = self.store.collection.get(
-            where={"source": source_id}, include=["metadatas", "documents"]
-        )
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-        paragraphs: dict[str, Paragraph] = {}
-        for meta, doc in zip(got["metadatas"], got["documents"], strict=True):
-            p = node_to_paragraph(metadata_dict_to_node(meta, text=doc))
-            paragraphs.setdefault(p.id, p)
-        return stored.source, sorted(paragraphs.values(), key=lambda p: p.index)
+        return self._stored(source_id).source, self.store.paragraphs(source_id)
 
     def source_text(self, source_id: str) -> str:
         return self._stored(source_id, with_text=True).text
 
-    def _stored(self, source_id: str, with_text: bool = False):
+    def _stored(self, source_id: str, with_text: bool = False) -> StoredSource:
         try:
             check_source_name(source_id)
-        except Exception:
+        except IngestError:
             raise NotFoundError(f"no source {source_id!r}") from None
         stored = self.store.get_source(source_id, with_text=with_text)
         if stored is None:

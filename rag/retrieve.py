@@ -13,10 +13,9 @@ import threading
 import time
 from typing import Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import TextNode
 
-from rag.embed import embed_query
+from rag.embed import Embedder
 from rag.store import ParagraphStore, node_to_paragraph
 from rag.text import STOPWORDS, fold
 from rag.types import Paragraph, Retrieved
@@ -112,25 +111,15 @@ def _by_paragraph(hits: list[tuple[TextNode, float]]) -> list[tuple[Paragraph, f
 
 
 class HybridRetriever:
-    def __init__(
-        self,
-        store: ParagraphStore,
-        embedder: BaseEmbedding,
-        embed_backend: str,
-        embed_address: str,
-        candidates: int,
-        rrf_k: int,
-    ):
+    def __init__(self, store: ParagraphStore, embedder: Embedder, candidates: int, rrf_k: int):
         self.store = store
         self.embedder = embedder
-        self.embed_backend = embed_backend
-        self.embed_address = embed_address
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.lexical = LexicalIndex(store)
 
     def dense(self, question: str, k: int) -> list[tuple[Paragraph, float]]:
-        vec = embed_query(self.embedder, question, self.embed_backend, self.embed_address)
+        vec = self.embedder.query(question)
         return _by_paragraph(self.store.query(vec, k))
 
     def retrieve(self, question: str, top_k: int) -> list[Retrieved]:

@@ -170,12 +170,31 @@ class ParagraphStore:
                     include=["metadatas", "documents"], limit=_PAGE, offset=o
                 ),
             )
-            for node_id, meta, doc in zip(
-                got["ids"], got["metadatas"], got["documents"], strict=True
-            ):
-                node = metadata_dict_to_node(meta, text=doc)
-                node.id_ = node_id
-                nodes.append(node)
+            nodes.extend(self._nodes(got))
+        return nodes
+
+    def paragraphs(self, source: str) -> list[Paragraph]:
+        """A source's paragraphs in order; windows of one paragraph give it once."""
+        self._open()
+        got = self._call(
+            "get",
+            lambda: self._paragraphs.get(
+                where={"source": source}, include=["metadatas", "documents"]
+            ),
+        )
+        by_id: dict[str, Paragraph] = {}
+        for node in self._nodes(got):
+            p = node_to_paragraph(node)
+            by_id.setdefault(p.id, p)
+        return sorted(by_id.values(), key=lambda p: p.index)
+
+    @staticmethod
+    def _nodes(got: dict[str, Any]) -> list[TextNode]:
+        nodes = []
+        for node_id, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+            node = metadata_dict_to_node(meta, text=doc)
+            node.id_ = node_id
+            nodes.append(node)
         return nodes
 
     def query(self, embedding: list[float], k: int) -> list[tuple[TextNode, float]]:

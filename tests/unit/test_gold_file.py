@@ -188,7 +188,10 @@ def test_gold_answers_supported_by_sources(item):
     """
     sources = sorted({ev["source"] for ev in item["evidence"]})
     paragraphs = normalise(
-        " ".join(_paragraph_containing(_source_text(ev["source"]), ev["quote"]) for ev in item["evidence"])
+        " ".join(
+            _paragraph_containing(_source_text(ev["source"]), ev["quote"])
+            for ev in item["evidence"]
+        )
     )
     whole = normalise(" ".join(_source_text(s) for s in sources))
     for fact in item["answers"]:
