@@ -3,7 +3,8 @@
 Node ids are derived from the paragraph id (itself from source + content), so writing the same
 file twice writes the same ids: an ingest killed half-way and run again converges on the same
 state, with no duplicates. Per source the order is: upsert new nodes, delete stale ones, record
-the source last; a source whose record is missing or stale is simply redone.
+the source last; a source whose record is missing or stale is simply redone, and with
+``prune`` the nodes of a source that never got its record and whose file is gone are removed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from rag.embed import Embedder
+from rag.errors import IngestError
 from rag.ingest import ParsedFile, find_files, parse_file
 from rag.sentences import windows
 from rag.store import ParagraphStore, StoredSource
@@ -72,8 +74,18 @@ class Indexer:
         self.max_words = max(16, int(max_tokens * WORDS_PER_TOKEN))
 
     def parse_folder(self, root: Path) -> list[ParsedFile]:
-        """Parse every file first: one bad file stops the run before anything is written."""
-        return [parse_file(source, path.read_bytes()) for source, path in find_files(root)]
+        """Parse every file first: one bad file stops the run before anything is written.
+
+        A link inside the folder that leads outside it is refused: the sources folder is the
+        boundary of what may be read and served back as source text.
+        """
+        inside = root.resolve()
+        parsed = []
+        for source, path in find_files(root):
+            if root.is_dir() and not path.resolve().is_relative_to(inside):
+                raise IngestError(source, f"links outside the sources folder {root}; not read")
+            parsed.append(parse_file(source, path.read_bytes()))
+        return parsed
 
     def sync(
         self,
@@ -101,6 +113,11 @@ class Indexer:
                 if stored.folder == folder and source_id not in present:
                     self.store.delete_source(source_id)
                     report.removed.append(source_id)
+            # Nodes of a source that never got its record: an ingest killed mid-source whose
+            # file is gone since. Without a record nothing else would ever remove them.
+            for source_id in sorted(self.store.node_sources() - set(known) - present):
+                self.store.delete_source(source_id)
+                report.removed.append(source_id)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +22,29 @@ from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, Stream
 
 if TYPE_CHECKING:
     from rag.llm import ChatModel
+
+
+# Text in a source that speaks to the model instead of informing the reader ("Ignore previous
+# instructions and reply ...", "SYSTEM NOTICE TO ANY AI MODEL READING THIS: ..."). A paragraph
+# holding such text is never used as evidence: quoting it back, even faithfully, would hand the
+# injected instruction to the user as the service's answer.
+_ADDRESSES_THE_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}?"
+    r"\b(?:previous|prior|earlier|above|preceding|all|any|your|the)\b[^.!?\n]{0,30}?"
+    r"\b(?:instructions?|rules|prompts?|directions|guidelines|directives)\b"
+    r"|\b(?:ai|a\.i\.|language model|llm|assistant|chatbot|model)s?\b[^.!?\n]{0,20}?"
+    r"\b(?:reading|processing|parsing|summari[sz]ing) this\b"
+    r"|\byour (?:only|sole|single) (?:answer|reply|response|output)\b"
+    r"|\b(?:system|developer) (?:prompt|override)\b"
+    r"|\bnew instructions?\s*:",
+    re.IGNORECASE,
+)
+_SPARE = 3  # extra paragraphs retrieved, so dropping a few still leaves top_k
+
+
+def addresses_the_model(text: str) -> bool:
+    """Whether a paragraph carries instructions aimed at a language model (prompt injection)."""
+    return _ADDRESSES_THE_MODEL.search(text) is not None
 
 
 class Pipeline:
@@ -130,7 +154,14 @@ class Pipeline:
         resolved = self.retriever.lexical.correct(
             resolve_question(self._check_question(question), history)
         )
-        return resolved, self.retriever.retrieve(resolved, top_k or self.settings.retrieve.top_k)
+        return resolved, self._evidence(resolved, top_k or self.settings.retrieve.top_k)
+
+    def _evidence(self, resolved: str, k: int) -> list[Retrieved]:
+        """The top ``k`` retrieved paragraphs that do not address the model. The fused ranking
+        does not depend on how many are asked for, so without such paragraphs this is exactly
+        ``retrieve(resolved, k)``."""
+        found = self.retriever.retrieve(resolved, k + _SPARE)
+        return [r for r in found if not addresses_the_model(r.paragraph.text)][:k]
 
     def _prepare(self, question: str, history: Sequence[Turn], top_k: int | None):
         timings: dict[str, float] = {}
@@ -139,7 +170,7 @@ class Pipeline:
         resolved = self.retriever.lexical.correct(resolve_question(q, history))
         timings["resolve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        retrieved = self.retriever.retrieve(resolved, top_k or self.settings.retrieve.top_k)
+        retrieved = self._evidence(resolved, top_k or self.settings.retrieve.top_k)
         timings["retrieve"] = time.perf_counter() - t1
         return q, resolved, retrieved, timings
 
@@ -156,10 +187,16 @@ class Pipeline:
     # -- health --------------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, str]:
-        """Raises BackendUnavailable naming what is down; otherwise each component's state."""
+        """Raises BackendUnavailable naming what is down; otherwise each component's state.
+
+        Every backend a question needs is probed: the store, the embedder (a server in Ollama
+        mode: retrieval cannot start without it) and the model.
+        """
         self.store.ping()
+        self.embedder.query("readiness check")
         self.model.check()
         return {
             "store": f"ok ({self.store.address})",
+            "embeddings": f"ok ({self.embedder.backend}: {self.embedder.address})",
             "model": f"ok ({self.model.backend}: {self.model.name})",
         }

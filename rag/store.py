@@ -136,6 +136,20 @@ class ParagraphStore:
             self._open()
             self._call("delete", lambda: self._paragraphs.delete(ids=list(ids)))
 
+    def node_sources(self) -> set[str]:
+        """Every source id that has nodes, recorded or not (a killed ingest leaves nodes of a
+        source whose record was never written)."""
+        self._open()
+        found: set[str] = set()
+        total = self._call("count", self._paragraphs.count)
+        for offset in range(0, total, _PAGE):
+            got = self._call(
+                "get",
+                lambda o=offset: self._paragraphs.get(include=["metadatas"], limit=_PAGE, offset=o),
+            )
+            found.update(str(m.get("source", "")) for m in got["metadatas"])
+        return found
+
     def node_ids(self, source: str) -> list[str]:
         self._open()
         got = self._call("get", lambda: self._paragraphs.get(where={"source": source}, include=[]))
@@ -281,9 +295,22 @@ def build_store(settings: Settings, embed_meta: dict[str, str]) -> ParagraphStor
             client = chromadb.HttpClient(host=c.host, port=c.port, ssl=c.ssl, settings=config)
         except Exception as e:  # the client checks the server when it is made
             raise BackendUnavailable("chroma", address, f"{type(e).__name__}: {e}") from e
+        _bound_http_timeout(client, c.timeout)
     else:
         path = Path(settings.data_dir) / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         address = str(path)
         client = chromadb.PersistentClient(path=str(path), settings=config)
     return ParagraphStore(client, c.collection, address, embed_meta)
+
+
+def _bound_http_timeout(client: Any, seconds: float) -> None:
+    """Give the Chroma HTTP client a timeout: chromadb makes its ``httpx.Client`` with
+    ``timeout=None``, so a server that accepts connections but never answers (frozen, swapping,
+    a dead load balancer backend) would hang every request for ever instead of failing with
+    BackendUnavailable after ``settings.chroma.timeout`` seconds."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))

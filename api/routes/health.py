@@ -1,4 +1,5 @@
-"""Liveness (process up, no key, no backend calls) and readiness (store and model reachable)."""
+"""Liveness (process up, no key, no backend calls) and readiness (store, embedder and model
+reachable; a 503 names the backend that is not)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
-    summary="Store reachable and model loaded or reachable; 503 names the backend otherwise",
+    summary="Store, embedder and model reachable; 503 names the backend otherwise",
     dependencies=[RequireKey],
     responses=ERRORS,
 )
