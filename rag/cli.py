@@ -267,5 +267,14 @@ def _register_eval() -> None:
 _register_eval()
 
 
+def _register_bench() -> None:
+    from rag.bench.cli import bench_cmd  # light: the heavy imports happen when it runs
+
+    app.command("bench")(clean_errors(bench_cmd))
+
+
+_register_bench()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
