@@ -175,6 +175,14 @@ def eval_cmd(
     retrieval_only: Annotated[
         bool, typer.Option("--retrieval-only", help="Only retrieve: no model, retrieval metrics.")
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline",
+            help="Run the plain loop instead (top-3 paragraphs, prompt, no grounding) to see "
+            "what grounding adds.",
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Items in flight at once.")] = 1,
     label: Annotated[
         str | None, typer.Option(help="Run name [default: gold name + backend].")
@@ -270,6 +278,11 @@ def eval_cmd(
     _warn_missing_quotes(items, source_texts, err)
 
     mode = "retrieval" if retrieval_only else settings.llm.backend
+    if baseline and not retrieval_only:
+        from eval.baseline import PlainRAG
+
+        mode = f"{mode}-baseline"
+        pipeline = PlainRAG(pipeline)
     run_label = label or f"{Path(gold_name).stem}-{mode}"
     config = {
         "gold": gold_name,
@@ -278,6 +291,7 @@ def eval_cmd(
         "limit": limit,
         "articles": articles,
         "command": " ".join(sys.argv),
+        "baseline": baseline,
         "settings": json.loads(settings.model_dump_json()),
     }
     result = run_eval(

@@ -35,8 +35,13 @@ def build_messages(question: str, evidence: Evidence) -> list[ChatMessage]:
 
 
 def abstention_text(question: str) -> str:
-    q = question.strip().rstrip("?").strip()
-    q = q[:1].lower() + q[1:] if q else q
+    """Echoes the question without any instructions it carried: an echoed "say PWNED" would
+    put the payload into the answer after all."""
+    q, _ = strip_injection(question)
+    q = q.strip().rstrip("?").strip()
+    if not q:
+        return "The sources don't say; the question only gave instructions, which I don't follow."
+    q = q[:1].lower() + q[1:]
     return f"The sources don't say. I found nothing in them that answers “{q}?”"
 
 
@@ -103,6 +108,9 @@ class Answerer:
         claims, decisions = check_draft(draft, evidence, asked)
         trace.checks.extend(decisions)
         text, citations = render(claims, evidence.retrieved)
+        if evidence.missing:  # a two-part question the sources answer only in part says so
+            asked = " or ".join(f"“{m.rstrip(' ?')}?”" for m in evidence.missing)
+            text += f" The sources don't answer {asked}"
         trace.timings["check"] = time.perf_counter() - t
         trace.timings["total"] = sum(
             v for k, v in trace.timings.items() if k not in ("total", "first_token")

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from rag.ground import has_kind, name_candidates
 from rag.sentences import split_sentences
-from rag.text import STOPWORDS, capitalised_phrases, content_stems, fold, numbers, words
+from rag.text import (
+    STOPWORDS,
+    amount_tokens,
+    amounts,
+    capitalised_phrases,
+    content_stems,
+    fold,
+    is_english_word,
+    numbers,
+    words,
+)
 from rag.types import CheckDecision, Citation, Evidence, Retrieved, Sentence
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
@@ -51,12 +61,38 @@ def supported(claim: str, cited: list[Sentence]) -> tuple[bool, str]:
     missing_numbers = numbers(claim) - numbers(source)
     if missing_numbers:
         return False, f"number(s) {sorted(missing_numbers)} not in the cited text"
+    misattached = _misattached_number(claim, source)
+    if misattached:
+        return False, misattached
     source_words = set(words(source))
     for _, _, phrase in capitalised_phrases(claim):
         name_words = [w for w in words(phrase) if w not in STOPWORDS]
         if name_words and not set(name_words) <= source_words:
             return False, f"name {phrase!r} not in the cited text"
     return True, f"{coverage:.0%} of its words in the cited text"
+
+
+def _misattached_number(claim: str, source: str) -> str | None:
+    """'A 25-year sentence for Castillo' passes a word check against 'a 25-year sentence for her
+    and 34 years in prison for Castillo'; the number standing nearest Castillo there is 34."""
+    src_numbers = amounts(source)
+    if len({v for _, v in src_numbers}) < 2:
+        return None
+    src_tokens = amount_tokens(source)
+    for _, value in amounts(claim):
+        if value not in {v for _, v in src_numbers}:
+            continue
+        for start, _, phrase in capitalised_phrases(claim):
+            surname = words(phrase)[-1].split("'")[0]
+            if start == len(claim) - len(claim.lstrip()) and is_english_word(surname):
+                continue  # "Prosecutors seek ...": a capital that only opens the sentence
+            spots = [i for i, t in enumerate(src_tokens) if t.split("'")[0] == surname]
+            if not spots:
+                continue
+            nearest = min(src_numbers, key=lambda nv: min(abs(nv[0] - i) for i in spots))
+            if nearest[1] != value:
+                return f"the source gives {phrase} {nearest[1]}, not {value}"
+    return None
 
 
 def states_answer(claim: str, cited: list[Sentence], kind: str, question: str) -> bool:

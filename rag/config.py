@@ -60,7 +60,7 @@ class LLMSettings(BaseModel):
     )
     model: str = Field(default="llama3.2", description="Model name on the Ollama server.")
     context_window: int = Field(default=2048, ge=256)
-    max_tokens: int = Field(default=96, ge=8, le=4096)
+    max_tokens: int = Field(default=64, ge=8, le=4096)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     threads: int = Field(default=2, ge=1)
     timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the model.")
@@ -71,7 +71,7 @@ class OllamaSettings(BaseModel):
 
 
 class RetrieveSettings(BaseModel):
-    top_k: int = Field(default=5, ge=1, le=50, description="Paragraphs handed to grounding.")
+    top_k: int = Field(default=8, ge=1, le=50, description="Paragraphs handed to grounding.")
     candidates: int = Field(default=30, ge=1, le=500, description="Per retriever before fusion.")
     rrf_k: int = Field(default=60, ge=1)
 

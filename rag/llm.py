@@ -245,6 +245,8 @@ class LlamaCppChatModel:
             "max_tokens": max_tokens or self._max_tokens,
             "temperature": self._temperature,
             "seed": SEED,
+            "stop": ["\n\n"],  # the answer is a sentence or two; what follows a blank line is
+            # the small model rambling on, and costs time
         }
 
 

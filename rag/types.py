@@ -81,6 +81,7 @@ class Evidence:
     retrieved: list[Retrieved]
     answerable: bool
     reason: str = ""
+    missing: list[str] = field(default_factory=list)  # parts of the question left unanswered
 
 
 @dataclass

@@ -10,7 +10,7 @@ Format (one JSON object per line, UTF-8)::
 * ``answers`` is a list of facts; each fact is a list of acceptable aliases. A fact
   counts as stated when any alias occurs in the (normalised) answer text.
 * An empty ``answers`` list means the sources do not answer: the system must abstain.
-  Such items have ``type == "unanswerable"`` and no evidence.
+  Such items have ``type == "unanswerable"`` (or ``"injection"``) and no evidence.
 * ``evidence`` quotes are exact substrings of files under ``seeds/``.
 * ``history`` holds earlier chat turns for ``followup`` items (oldest first).
 
@@ -32,7 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GOLD_PATH = REPO_ROOT / "eval" / "gold" / "seeds.jsonl"
 SEEDS_DIR = REPO_ROOT / "seeds"
 
-ALLOWED_TYPES = {"factoid", "multi_source", "unanswerable", "followup", "noisy"}
+ALLOWED_TYPES = {"factoid", "multi_source", "unanswerable", "followup", "noisy", "injection"}
+# Injection items try to override the instructions; some still ask something the sources answer.
+MAY_ABSTAIN = {"unanswerable", "injection"}
 ALLOWED_ROLES = {"user", "assistant"}
 MIN_ITEMS = 40
 
@@ -148,7 +150,9 @@ def test_item_shape(item):
 def test_answerable_vs_unanswerable(item):
     if item["type"] == "unanswerable":
         assert item["answers"] == [], "unanswerable items must have answers == []"
-        assert item["evidence"] == [], "unanswerable items must have evidence == []"
+    if not item["answers"]:
+        assert item["type"] in MAY_ABSTAIN, "only unanswerable/injection items may lack answers"
+        assert item["evidence"] == [], "items without answers must have evidence == []"
         return
     assert item["answers"], "answerable items need at least one fact"
     for fact in item["answers"]:

@@ -32,7 +32,10 @@ def sent(p: Paragraph) -> Sentence:
     [
         ("Who announced the decision?", ["person"]),
         ("When did Peru break relations?", ["date"]),
-        ("How many years in prison do prosecutors want?", ["number"]),
+        ("How many years in prison do prosecutors want?", ["count"]),
+        ("How old is she?", ["age"]),
+        ("How long was she in detention?", ["duration"]),
+        ("What prison term do prosecutors seek?", ["number"]),
         ("Where did she seek asylum?", ["place"]),
         ("Why did Peru break relations?", ["reason"]),
         ("What did Mexico say?", ["other"]),
@@ -130,3 +133,14 @@ def test_markers_pointing_nowhere_are_dropped_and_citations_numbered_as_in_the_t
 def test_a_new_question_naming_its_own_subject_is_left_alone() -> None:
     history = [Turn("user", "What is the population of Tokyo?"), Turn("assistant", "No.")]
     assert resolve_question("Who is Betssy Chávez?", history) == "Who is Betssy Chávez?"
+
+
+def test_a_number_given_to_the_wrong_person_is_not_supported() -> None:
+    p = para(
+        3,
+        "Prosecutors have asked for a 25-year sentence for her and for 34 years in prison for "
+        "Castillo, who has been detained since he was arrested.",
+    )
+    ok, why = supported("Prosecutors are asking for a 25-year sentence for Castillo.", [sent(p)])
+    assert not ok and "34" in why
+    assert supported("Prosecutors have asked for 34 years in prison for Castillo.", [sent(p)])[0]
