@@ -198,6 +198,32 @@ def kill_at(
             proc.wait(30)
 
 
+def writing_seconds(corpus: Path, data_dir: Path, backend: str) -> float:
+    """How long a clean `rag ingest` runs after it opened the store (embedding and writing)."""
+    env = rag_env(data_dir, EMBED__BACKEND=backend)
+    proc = subprocess.Popen(
+        [str(RAG_BIN), "ingest", str(corpus), "--json"],
+        env=env,
+        cwd=data_dir.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if opened_store(proc.pid, data_dir):
+                    break
+            time.sleep(0.02)
+        began = time.monotonic()
+        assert proc.wait(timeout=300) == 0
+        return time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
 def assert_recorded_sources_are_complete(state: IndexState) -> None:
     """Right after a kill: a source whose record matches its file as it is now has exactly the
     nodes a full ingest of that file writes (the record is written last). Sources without a
@@ -327,17 +353,14 @@ def test_sources_whose_files_vanish_after_a_killed_ingest_are_pruned_whole(
     if not unrecorded:
         pytest.skip(f"no kill in {tries} tries left nodes of an unrecorded source")
 
-    # The half-written source's file goes away, with a few others.
+    # The half-written source's file goes away from the folder, with a few others.
     gone = unrecorded | {p.name for p in sorted(corpus.glob("*.txt"))[-5:]}
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    for path in sorted(corpus.glob("*.txt")):
-        if path.name not in gone:
-            shutil.copy(path, kept / path.name)
-    ingest(kept, data_dir, "hash", "--prune")
+    for name in gone:
+        (corpus / name).unlink()
+    ingest(corpus, data_dir, "hash", "--prune")
     clean_dir = tmp_path / "clean" / "data"
     clean_dir.parent.mkdir()
-    ingest(kept, clean_dir, "hash")
+    ingest(corpus, clean_dir, "hash")
     assert_same_index(read_state(data_dir, "hash"), read_state(clean_dir, "hash"))
 
 
@@ -348,12 +371,11 @@ def test_sigkill_during_ingest_with_the_real_local_embedder(tmp_path: Path) -> N
     corpus = make_corpus(tmp_path / "corpus", files=8, paragraphs=12, seed=SEED + 2)
     probe = tmp_path / "probe" / "data"
     probe.parent.mkdir()
-    began = time.monotonic()
-    ingest(corpus, probe, "local")
-    seconds = time.monotonic() - began
+    seconds = writing_seconds(corpus, probe, "local")
 
     rng = random.Random(SEED + 2)
-    delays = [rng.uniform(1.5, 8.0) for _ in range(2)]
+    # Kills land while it embeds and writes, however fast this machine is.
+    delays = [rng.uniform(0.15, 0.7) * seconds for _ in range(2)]
     data_dir = tmp_path / "killed" / "data"
     data_dir.parent.mkdir()
     stats = kill_runs(corpus, data_dir, "local", delays[:1], after_store=True)
