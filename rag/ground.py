@@ -23,13 +23,14 @@ from rag.text import (
     MONTHS,
     NUMBER_WORDS,
     WEEKDAYS,
+    amount_tokens,
+    amount_values,
     amounts,
     capitalised_phrases,
     content_stems,
     fold,
     has_calendar_date,
     has_date,
-    numbers,
     stem,
     words,
 )
@@ -178,18 +179,8 @@ def _owner_named(sentence: str, unit: str, possessor: str, role: str, title: str
     return not mentions and place_key(title_names[0]) == key
 
 
-_DAY_OF_MONTH = re.compile(
-    r"\b(?:" + "|".join(MONTHS) + r")\.?\s+\d{1,2}\b|\b\d{1,2}\s+(?:" + "|".join(MONTHS) + r")\b"
-)
 _UNIT = r"(?:years?|months?|weeks?|days?|hours?|decades?)"
 _AMOUNT = r"(?:\d+(?:[.,]\d+)?|" + "|".join(sorted(NUMBER_WORDS)) + r"|few|several|a couple of)"
-
-
-def plain_numbers(text: str) -> set[str]:
-    """Numbers that are not calendar dates: '25-year', 'thirty-four', '36' but not '2025'."""
-    f = _DAY_OF_MONTH.sub(" ", fold(text))
-    f = re.sub(r"\b(1[89]|20)\d\d\b", " ", f)
-    return numbers(f)
 
 
 def has_kind(text: str, kind: str, question: str, part: Part | None = None) -> bool:
@@ -199,7 +190,7 @@ def has_kind(text: str, kind: str, question: str, part: Part | None = None) -> b
         part = next((p for p in parse(question) if p.kind == kind), None)
     match kind:
         case "number":
-            return bool(plain_numbers(text) - numbers(question))
+            return bool(amount_values(text) - amount_values(question))
         case "age":
             return bool(
                 re.search(r"[A-Z][\w'’]+,\s*\d{1,3},", text)
@@ -210,15 +201,11 @@ def has_kind(text: str, kind: str, question: str, part: Part | None = None) -> b
         case "count":
             head = part.head if part else None
             if head is None:
-                return bool(plain_numbers(text) - numbers(question))
-            toks = re.findall(r"[\w']+", f.replace("-", " "))
+                return bool(amount_values(text) - amount_values(question))
+            toks = amount_tokens(text)  # the thing counted follows its number: "34 years"
             return any(
-                stem(t) == head
-                and any(
-                    w in NUMBER_WORDS or (w.isdigit() and not re.fullmatch(r"(1[89]|20)\d\d", w))
-                    for w in toks[max(0, i - 3) : i]
-                )
-                for i, t in enumerate(toks)
+                head in {stem(w) for w in toks[i].split("-")[1:] + toks[i + 1 : i + 4]}
+                for i, _ in amounts(text)
             )
         case "date":
             return (

@@ -146,9 +146,15 @@ def amounts(text: str) -> list[tuple[int, int]]:
                 value += _UNITS.index(head[1])
         elif head[0] in _TEENS:
             value = 10 + _TEENS.index(head[0])
+        elif head[0] in _UNITS[2:]:  # "one" is as often a pronoun as a number
+            value = _UNITS.index(head[0])
         if value is not None:
             out.append((i, value))
     return out
+
+
+def amount_values(text: str) -> set[int]:
+    return {v for _, v in amounts(text)}
 
 
 _DATES = re.compile(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.ground import has_kind, name_candidates, place_phrases, plain_numbers
+from rag.ground import has_kind, name_candidates, place_phrases
 from rag.question import parse, strip_injection
+from rag.text import amount_values
 
 
 def test_a_two_part_question_becomes_two_parts_each_with_its_own_kind() -> None:
@@ -83,8 +84,9 @@ def test_durations_may_be_written_in_words() -> None:
     assert has_kind("She led the cabinet for a few weeks in late 2022.", "duration", q)
 
 
-def test_calendar_dates_are_not_plain_numbers() -> None:
-    assert plain_numbers("On November 3, 2025 prosecutors sought 25 years.") == {"25"}
+def test_calendar_dates_are_not_amounts() -> None:
+    assert amount_values("On November 3, 2025 prosecutors sought 25 years.") == {25}
+    assert amount_values("a 25-year term, thirty-four years, two weeks") == {25, 34, 2}
 
 
 def test_a_date_must_stand_by_what_the_question_says_happened() -> None:
