@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,27 +165,42 @@ def opened_store(pid: int, data_dir: Path) -> bool:
     return False
 
 
-def kill_at(
-    corpus: Path, data_dir: Path, backend: str, delay: float, after_store: bool = False
-) -> bool:
-    """Start `rag ingest`, SIGKILL it after `delay` s (counted from when it opened the store
-    with ``after_store``); True when it was killed, False when it finished first."""
-    env = rag_env(data_dir, EMBED__BACKEND=backend)
+@contextlib.contextmanager
+def running_ingest(corpus: Path, data_dir: Path, backend: str) -> Iterator[subprocess.Popen]:
+    """`rag ingest` in its own process, always gone when the block ends."""
     proc = subprocess.Popen(
         [str(RAG_BIN), "ingest", str(corpus), "--json"],
-        env=env,
+        env=rag_env(data_dir, EMBED__BACKEND=backend),
         cwd=data_dir.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
+def wait_for_store(proc: subprocess.Popen, data_dir: Path) -> None:
+    """Until the process has opened the store (bounded: 180 s) or ended."""
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if opened_store(proc.pid, data_dir):
+                return
+        time.sleep(0.02)
+
+
+def kill_at(
+    corpus: Path, data_dir: Path, backend: str, delay: float, after_store: bool = False
+) -> bool:
+    """Start `rag ingest`, SIGKILL it after `delay` s (counted from when it opened the store
+    with ``after_store``); True when it was killed, False when it finished first."""
+    with running_ingest(corpus, data_dir, backend) as proc:
         if after_store:
-            deadline = time.monotonic() + 180
-            while proc.poll() is None and time.monotonic() < deadline:
-                with contextlib.suppress(OSError):
-                    if opened_store(proc.pid, data_dir):
-                        break
-                time.sleep(0.05)
+            wait_for_store(proc, data_dir)
         try:
             proc.wait(timeout=delay)
             return False  # finished before the kill
@@ -192,36 +208,15 @@ def kill_at(
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
             return True
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
 
 
 def writing_seconds(corpus: Path, data_dir: Path, backend: str) -> float:
     """How long a clean `rag ingest` runs after it opened the store (embedding and writing)."""
-    env = rag_env(data_dir, EMBED__BACKEND=backend)
-    proc = subprocess.Popen(
-        [str(RAG_BIN), "ingest", str(corpus), "--json"],
-        env=env,
-        cwd=data_dir.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while proc.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if opened_store(proc.pid, data_dir):
-                    break
-            time.sleep(0.02)
+    with running_ingest(corpus, data_dir, backend) as proc:
+        wait_for_store(proc, data_dir)
         began = time.monotonic()
         assert proc.wait(timeout=300) == 0
         return time.monotonic() - began
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
 
 
 def assert_recorded_sources_are_complete(state: IndexState) -> None:
@@ -337,16 +332,15 @@ def test_sources_whose_files_vanish_after_a_killed_ingest_are_pruned_whole(
     data_dir.parent.mkdir()
     clean_probe = tmp_path / "probe" / "data"
     clean_probe.parent.mkdir()
-    began = time.monotonic()
-    ingest(corpus, clean_probe, "hash")
-    seconds = time.monotonic() - began
+    seconds = writing_seconds(corpus, clean_probe, "hash")
 
     unrecorded: set[str] = set()
     tries = 0
-    while tries < 4 and not unrecorded:  # bounded: until a kill leaves an unrecorded source
+    while tries < 8 and not unrecorded:  # bounded: until a kill leaves an unrecorded source
         tries += 1
         shutil.rmtree(data_dir, ignore_errors=True)
-        kill_at(corpus, data_dir, "hash", rng.uniform(seconds * 0.4, seconds * 0.95))
+        # Timed from when it opened the store, so the kill lands while it writes.
+        kill_at(corpus, data_dir, "hash", rng.uniform(0.1, 0.9) * seconds, after_store=True)
         if (data_dir / "chroma").exists():
             state = read_state(data_dir, "hash")
             unrecorded = set(state.nodes) - set(state.sources)
