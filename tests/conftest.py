@@ -121,3 +121,21 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def key_comparisons(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
+    """Every (offered, configured) pair the API key check hands to ``hmac.compare_digest``."""
+    import hmac
+
+    import api.deps
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(api.deps.hmac, "compare_digest", spy)
+    return calls
