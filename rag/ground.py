@@ -338,9 +338,12 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 
 def score_units(
-    part: Part, units: list[Unit], unit_vectors: list[list[float]], part_vector: list[float]
+    part: Part,
+    units: list[Unit],
+    unit_vectors: list[list[float]],
+    part_vector: list[float],
+    idf: dict[str, float],
 ) -> list[Scored]:
-    idf = _idf(units)
     # A word no source uses weighs most: a question about something the sources never mention
     # ("the population of Lima") must not pass on its other words.
     unseen = idf[""]
@@ -366,6 +369,7 @@ def score_units(
             bonus -= 0.05 * max(0, len({v for _, v in amounts(s.text)}) - 1)
         if part.kind == "date" and has_calendar_date(s.text):
             bonus += 0.1  # "on what date" is answered by a date, better than by "on Monday"
+        names: list[str] = []
         if part.kind == "person":
             names = name_candidates(
                 s.text, part.text, True, part=part, sentence=u.full, title=p.title
@@ -379,7 +383,7 @@ def score_units(
                 s,
                 0.65 * own + 0.35 * around,
                 _cosine(part_vector, vec),
-                _holds(s.text, u.full, part, stems, p.title),
+                _holds(s.text, part, stems, names),
                 u.rank,
                 bonus,
                 names_head,
@@ -402,13 +406,14 @@ def _whole_names(stems: set[str], part: Part) -> set[str]:
     return stems
 
 
-def _holds(text: str, full: str, part: Part, stems: set[str], title: str = "") -> bool:
+def _holds(text: str, part: Part, stems: set[str], names: list[str]) -> bool:
+    """``names``: the people ``text`` names for a "who" part (computed once by the caller)."""
     if part.attribute and part.attribute not in stems:
         return False
     if _PAST_QUESTION.search(part.text) and _EXPECTED.search(fold(text)):
         return False  # "was expected to debate" does not say how the vote went
     if part.kind == "person":
-        return bool(name_candidates(text, part.text, True, part=part, sentence=full, title=title))
+        return bool(names)
     return has_kind(text, part.kind, part.text, part)
 
 
@@ -464,11 +469,12 @@ def select_evidence(
         )
     vectors = _embed(embedder, [p.text for p in parts] + [u.sentence.text for u in units])
     unit_vectors = vectors[len(parts) :]
+    idf = _idf(units)  # one corpus of sentences for all parts of the question
     chosen: list[Scored] = []
     missing: list[Part] = []
     first: list[Scored] = []
     for i, part in enumerate(parts):
-        scored = score_units(part, units, unit_vectors, vectors[i])
+        scored = score_units(part, units, unit_vectors, vectors[i], idf)
         first = first or scored
         for sc in scored:  # another part asks something else: prefer other evidence for it
             if any(c.sentence.start == sc.sentence.start for c in chosen):
