@@ -244,6 +244,9 @@ def serve(
         )
     err.print("loading the model ...")
     pipeline.readiness()
+    # BM25 is built now, while the server starts, not by the first question (tens of seconds at
+    # 100k paragraphs); questions that come before it is done wait for it.
+    pipeline.retriever.lexical.build_in_background()
     h, p = host or settings.api.host, port or settings.api.port
     err.print(f"serving on http://{h}:{p}/  (API docs at /docs)")
     uvicorn.run(create_app(pipeline, settings), host=h, port=p, log_level="info")

@@ -123,3 +123,32 @@ def test_long_paragraph_is_retrieved_as_one_paragraph(pipeline: Pipeline) -> Non
     assert hits[0].paragraph.source == "long.txt"
     assert len([h for h in hits if h.paragraph.source == "long.txt"]) == 1
     assert "mayor resigned" in hits[0].paragraph.text
+
+
+def test_many_small_files_are_embedded_in_a_few_large_calls(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedder is called per group of files (~512 nodes), not per file: a batch sorted by
+    length pads little, and one call per 3-paragraph file would be dozens of tiny batches."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(60):
+        paras = [
+            f"Report {i} paragraph {j} on the harbour works in district {i * 7 + j}."
+            for j in range(3)
+        ]
+        (folder / f"note_{i:02d}.txt").write_text(f"Note {i}\n\n" + "\n\n".join(paras) + "\n")
+    calls: list[int] = []
+    texts = type(pipeline.embedder).texts
+
+    def counting(self, batch: list[str]) -> list[list[float]]:  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        return texts(self, batch)
+
+    monkeypatch.setattr(type(pipeline.embedder), "texts", counting)
+    report = pipeline.ingest(folder)
+    assert len(report.added) == 60 and report.embedded == sum(calls) == 180
+    assert len(calls) == 1
+    assert pipeline.store.count() == 180
+    _, paragraphs = pipeline.get_source("note_10.txt")
+    assert [p.text for p in paragraphs][-1].endswith("district 72.")
