@@ -168,7 +168,7 @@ class Indexer:
 
         One upsert, one delete and one record write for a whole group is faster (157 against
         121 paragraphs/s at 1k paragraphs: every Chroma write call costs ~13 ms here), and was
-        tried. But in one of six runs of the SIGKILL test a recorded source then kept a stale
+        tried. But in one of seven runs of the SIGKILL test a recorded source then kept a stale
         node. A SIGKILL inside a large upsert of ids already stored can leave rows in Chroma's
         write-ahead log that are applied again later (chroma-core/chroma#7678 describes it),
         and a 512-node upsert makes that window large; the per-file writes have passed that
