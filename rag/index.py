@@ -177,7 +177,7 @@ class Indexer:
         for parsed, nodes in group:
             self.store.upsert_nodes(nodes)
             keep = {n.node_id for n in nodes}
-            stored = self.store.node_ids_by_source([parsed.source]).get(parsed.source, [])
+            stored = self.store.node_ids(parsed.source)
             self.store.delete_nodes([i for i in stored if i not in keep])
             source = Source(
                 id=parsed.source,
@@ -186,7 +186,7 @@ class Indexer:
                 hash=parsed.hash,
                 chars=len(parsed.text),
             )
-            self.store.put_sources([StoredSource(source=source, text=parsed.text, folder=folder)])
+            self.store.put_source(StoredSource(source=source, text=parsed.text, folder=folder))
 
 
 def _groups(changed: list[FileNodes]) -> Iterator[list[FileNodes]]:

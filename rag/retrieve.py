@@ -34,7 +34,6 @@ class LexicalIndex:
         self._checked = 0.0
         self._index: Bm25 | None = None
         self._vocab: set[str] = set()
-        self._vocab_list: list[str] = []
         self._display: dict[str, str] = {}
         self._letters: Letters | None = None
         self._closest_cache: dict[tuple[str, float], str | None] = {}
@@ -189,7 +188,6 @@ class LexicalIndex:
             "_index": builder.build(),
             "_display": display,
             "_vocab": set(display),
-            "_vocab_list": vocab_list,
             "_letters": _letter_counts(vocab_list),
             "_closest_cache": {},
             "_fingerprint": fingerprint,

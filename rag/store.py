@@ -11,7 +11,6 @@ that every API process behind a load balancer sees the same sources without shar
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -151,25 +150,10 @@ class ParagraphStore:
             found.update(str(m.get("source", "")) for m in got["metadatas"])
         return found
 
-    def node_ids_by_source(self, sources: Sequence[str]) -> dict[str, list[str]]:
-        """The stored node ids of each of ``sources`` (one query for them all)."""
-        out: dict[str, list[str]] = {s: [] for s in sources}
-        if not sources:
-            return out
+    def node_ids(self, source: str) -> list[str]:
         self._open()
-        where = {"source": {"$in": list(sources)}}
-        for offset in itertools.count(0, _PAGE):
-            got = self._call(
-                "get",
-                lambda o=offset: self._paragraphs.get(
-                    where=where, include=["metadatas"], limit=_PAGE, offset=o
-                ),
-            )
-            for node_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-                out.setdefault(str(meta.get("source", "")), []).append(node_id)
-            if len(got["ids"]) < _PAGE:
-                return out
-        return out
+        got = self._call("get", lambda: self._paragraphs.get(where={"source": source}, include=[]))
+        return list(got["ids"])
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by node id, so unchanged paragraphs are never embedded twice."""
@@ -255,29 +239,19 @@ class ParagraphStore:
     # -- sources ------------------------------------------------------------------------------
 
     def put_source(self, stored: StoredSource) -> None:
-        self.put_sources([stored])
-
-    def put_sources(self, records: Sequence[StoredSource]) -> None:
-        if not records:
-            return
         self._open()
-        metas = [
-            {
-                "title": r.source.title,
-                "hash": r.source.hash,
-                "paragraphs": r.source.paragraphs,
-                "chars": r.source.chars,
-                "folder": r.folder,
-            }
-            for r in records
-        ]
+        s = stored.source
+        meta = {
+            "title": s.title,
+            "hash": s.hash,
+            "paragraphs": s.paragraphs,
+            "chars": s.chars,
+            "folder": stored.folder,
+        }
         self._call(
             "upsert source",
             lambda: self._sources.upsert(
-                ids=[r.source.id for r in records],
-                documents=[r.text for r in records],
-                metadatas=metas,
-                embeddings=[[0.0]] * len(records),
+                ids=[s.id], documents=[stored.text], metadatas=[meta], embeddings=[[0.0]]
             ),
         )
 
