@@ -180,6 +180,18 @@ class Bench:
         qs = list(corpus.SEED_QUESTIONS)
         return (qs * (n // len(qs) + 1))[:n]
 
+    def _retrieval(
+        self, where: str, key: str, pipeline: Any, questions: list[str], warmup: list[str]
+    ) -> baseline.Baseline:
+        """Ours and the plain llama-index pipeline's retrieval over the same store, questions
+        and warm-up; the baseline is returned for the answer measurements that may follow."""
+        self.results["retrieval"][where][key] = measure.retrieval(pipeline, questions, warmup)
+        base = baseline.Baseline(pipeline)
+        self.results["baseline"]["retrieval"][where][key] = base.retrieval(
+            questions, warmup, self.base.retrieve.top_k
+        )
+        return base
+
     def seeds_section(self, work: Path) -> None:
         """Seeds in-process: ingest, retrieval and answers, ours and the baseline's."""
         c = self.config
@@ -191,13 +203,7 @@ class Bench:
         )
         questions = self._questions(max(len(corpus.SEED_QUESTIONS), c.retrieval_questions))
         # Eight seed questions only: they warm up as well as being timed.
-        self.results["retrieval"]["embedded"]["seeds"] = measure.retrieval(
-            pipeline, questions, questions
-        )
-        base = baseline.Baseline(pipeline)
-        self.results["baseline"]["retrieval"]["embedded"]["seeds"] = base.retrieval(
-            questions, questions, self.base.retrieve.top_k
-        )
+        base = self._retrieval("embedded", "seeds", pipeline, questions, questions)
         asked = self._questions(c.answer_questions)
         self.results["answer"]["ask"] = measure.answers(pipeline, asked)
         self.results["answer"]["first_token"] = measure.first_token(pipeline, asked)
@@ -268,10 +274,7 @@ class Bench:
                 pipeline, made.folder, work / "baseline-chroma", made.paragraphs
             )
         self.log(f"{size}: retrieval, embedded Chroma")
-        self.results["retrieval"]["embedded"][key] = measure.retrieval(pipeline, questions, warmup)
-        self.results["baseline"]["retrieval"]["embedded"][key] = baseline.Baseline(
-            pipeline
-        ).retrieval(questions, warmup, self.base.retrieve.top_k)
+        self._retrieval("embedded", key, pipeline, questions, warmup)
         del pipeline
         gc.collect()
 
@@ -281,10 +284,7 @@ class Bench:
         self.log(f"{size}: retrieval, Chroma server")
         with procs.chroma_server(copy / "chroma", work / "chroma.log") as port:
             remote = _pipeline(_settings(self.base, work / "remote", made.folder, port))
-            self.results["retrieval"]["server"][key] = measure.retrieval(remote, questions, warmup)
-            self.results["baseline"]["retrieval"]["server"][key] = baseline.Baseline(
-                remote
-            ).retrieval(questions, warmup, self.base.retrieve.top_k)
+            self._retrieval("server", key, remote, questions, warmup)
             del remote
             gc.collect()
 
