@@ -19,10 +19,23 @@ export ANONYMIZED_TELEMETRY := False
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# llama-cpp-python is built for this CPU's instruction sets, never its AMX path (a native build
+# dies with SIGILL on AMX Xeons: rag/llamacpp_build.py), and must decode in a subprocess before the
+# install counts. A wheel pip cached from another build is dropped and rebuilt once if it fails.
+LLAMA_CMAKE_ARGS = $${CMAKE_ARGS:-$$($(BIN)/python rag/llamacpp_build.py cmake-args)}
+LLAMA_PIP = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install
+
+$(VENV)/.installed: pyproject.toml rag/llamacpp_build.py | $(BIN)/python
 	$(BIN)/pip install --upgrade pip wheel setuptools
 	$(BIN)/pip install "torch==2.13.0" $(TORCH_PIP_ARGS)
+	@echo "building llama-cpp-python with CMAKE_ARGS=\"$(LLAMA_CMAKE_ARGS)\""
+	$(LLAMA_PIP) "llama-cpp-python>=0.3.7"
 	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/python -m rag.llamacpp_build smoke || { \
+	  echo "rebuilding llama-cpp-python from source for this CPU (about 10 minutes)"; \
+	  $(BIN)/pip cache remove "llama_cpp_python*"; \
+	  $(LLAMA_PIP) --force-reinstall --no-deps "llama-cpp-python>=0.3.7" && \
+	  $(BIN)/python -m rag.llamacpp_build smoke; }
 	touch $@
 
 install: $(VENV)/.installed
