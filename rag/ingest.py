@@ -8,6 +8,7 @@ markup, so ``start``/``end`` span the element's inner markup and ``text`` is wha
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -69,6 +70,13 @@ def decode(name: str, data: bytes) -> str:
 # --- paragraph spans per format ---------------------------------------------------------------
 
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
+_LINE_BREAK = re.compile(r"\r?\n")
+# A line that ends one of these is complete: the next line starts something new.
+_CLOSES = frozenset(".!?:;\"”’'»)]…")
+# Widths text is wrapped at (e-mail and plain-text conventions are 60-80 columns).
+_WRAP_MIN, _WRAP_MAX = 40, 120
+# A line that ends with one of these runs on into the next one.
+_RUNS_ON = frozenset(",-–—(‘“«/&")
 
 
 def _trimmed(text: str, start: int, end: int) -> Span | None:
@@ -79,30 +87,83 @@ def _trimmed(text: str, start: int, end: int) -> Span | None:
     return Span(s, e, text[s:e]) if e > s else None
 
 
-def text_blocks(text: str) -> list[Span]:
-    """Blocks separated by blank lines; a file with no blank lines has one paragraph per line."""
-    sep = _BLANK_LINES if _BLANK_LINES.search(text) else re.compile(r"\n")
+def _split(text: str, sep: re.Pattern[str], start: int, end: int) -> list[Span]:
     spans: list[Span] = []
-    pos = 0
-    for m in sep.finditer(text):
+    pos = start
+    for m in sep.finditer(text, start, end):
         if (span := _trimmed(text, pos, m.start())) is not None:
             spans.append(span)
         pos = m.end()
-    if (span := _trimmed(text, pos, len(text))) is not None:
+    if (span := _trimmed(text, pos, end)) is not None:
         spans.append(span)
     return spans
 
 
+def is_wrapped(lines: list[str]) -> bool:
+    """Whether a block's line breaks are soft wraps (one paragraph) rather than paragraph ends.
+
+    Text saved from a page often puts one paragraph on each line; text wrapped at a fixed width
+    cuts lines mid-sentence. A break is soft when the next line continues the sentence (it starts
+    in lower case, or this line ends in a comma or hyphen) or when this line stops short of the
+    block's width without closing a sentence. The block is wrapped when most breaks are soft.
+    """
+    lines = [line.strip() for line in lines if line.strip()]
+    if len(lines) < 2:
+        return False
+    width = max(len(line) for line in lines)
+    soft = 0
+    for line, following in itertools.pairwise(lines):
+        continues = following[0].islower() or line[-1] in _RUNS_ON
+        cut_at_width = (
+            line[-1] not in _CLOSES and len(line) >= 0.7 * width and _WRAP_MIN <= width <= _WRAP_MAX
+        )
+        soft += continues or cut_at_width
+    return soft * 2 > len(lines) - 1
+
+
+def text_blocks(text: str) -> list[Span]:
+    """Paragraph spans of plain text.
+
+    Blocks are separated by blank lines; inside a block, a line break ends a paragraph unless the
+    block reads as text wrapped at a fixed width (``is_wrapped``), whose lines are joined.
+    """
+    spans: list[Span] = []
+    for block in _split(text, _BLANK_LINES, 0, len(text)):
+        lines = _split(text, _LINE_BREAK, block.start, block.end)
+        if len(lines) > 1 and not is_wrapped([line.text for line in lines]):
+            spans.extend(lines)
+        else:
+            spans.append(block)
+    return spans
+
+
+_TITLE_MAX_CHARS = 200
+
+
+def _is_title_line(line: str) -> bool:
+    """A headline: short, and not a sentence (news headlines carry no closing full stop)."""
+    line = line.strip()
+    return 0 < len(line) <= _TITLE_MAX_CHARS and line[-1] not in ".!?;,:"
+
+
 def parse_text(text: str) -> tuple[str, list[Span]]:
-    """Plain text: the first non-empty line is the title; the rest are paragraphs."""
+    """Plain text: a first line that reads as a headline is the title; the rest are paragraphs.
+
+    A file that is one line, or whose first line is a sentence, has no title line: all of it is
+    content (the caller names it after the file).
+    """
     blocks = text_blocks(text)
     first = blocks[0]
+    if len(blocks) == 1 and "\n" not in first.text:
+        return "", blocks  # a short note is content, not a title
     line_end = first.text.find("\n")
+    head = first.text if line_end == -1 else first.text[:line_end]
+    if not _is_title_line(head):
+        return "", blocks
     if line_end == -1:
-        return first.text, blocks[1:]
-    title = first.text[:line_end].strip()
+        return head.strip(), blocks[1:]
     rest = _trimmed(text, first.start + line_end + 1, first.end)
-    return title, ([rest] if rest else []) + blocks[1:]
+    return head.strip(), ([rest] if rest else []) + blocks[1:]
 
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -266,27 +327,41 @@ def _is_teaser_label(text: str) -> bool:
     )
 
 
+def _is_headline(text: str) -> bool:
+    """Short, one line, and no closing sentence punctuation: a headline, not a paragraph."""
+    t = text.strip()
+    return "\n" not in t and len(t) <= 160 and t[-1] not in ".!?…" and len(t.split()) >= 2
+
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
+
+
 def normalise(text: str) -> str:
-    """The form used to spot the same paragraph twice: case, accents and spacing ignored."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
+    """The form used to spot the same paragraph twice: case, accents, quotes, spacing ignored."""
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_QUOTES))
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return re.sub(r"\s+", " ", folded).strip()
 
 
 def clean_spans(spans: list[Span]) -> list[Span]:
-    """Drop boilerplate; a 'Read next' label also takes the headline after it at the end."""
+    """Drop boilerplate, and the headlines of other stories that trail a navigation link.
+
+    A page saved as text often ends "Next / Next / <headline of another story>" or
+    "Read next: / <headline>": once a navigation line has been seen, headlines that run to the
+    end of the document belong to other stories.
+    """
     kept: list[Span] = []
-    skip_next = False
+    after_nav = False
     for i, span in enumerate(spans):
-        if skip_next:
-            skip_next = False
-            continue
-        if _is_teaser_label(span.text):
-            is_last_but_one = i == len(spans) - 2
-            skip_next = is_last_but_one and len(spans[i + 1].text) <= 160
+        if _is_teaser_label(span.text) or _NAV.fullmatch(span.text.strip()):
+            after_nav = True
             continue
         if is_boilerplate(span.text):
             continue
+        rest = spans[i:]
+        if after_nav and all(_is_headline(s.text) or is_boilerplate(s.text) for s in rest):
+            continue
+        after_nav = False
         kept.append(span)
     return kept
 

@@ -2,7 +2,7 @@
 
 Format (one JSON object per line, UTF-8)::
 
-    {"id": "q07", "type": "factoid", "question": "...",
+    {"id": "q06", "type": "factoid", "question": "...",
      "answers": [["twenty-five", "25"]],
      "evidence": [{"source": "001_b162a8e02d0cef5d.txt", "quote": "..."}],
      "history": []}
@@ -32,11 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GOLD_PATH = REPO_ROOT / "eval" / "gold" / "seeds.jsonl"
 SEEDS_DIR = REPO_ROOT / "seeds"
 
-ALLOWED_TYPES = {"factoid", "multi_source", "unanswerable", "followup", "noisy", "injection"}
+ALLOWED_TYPES = {
+    "factoid", "multi_source", "unanswerable", "followup", "noisy", "injection", "multilingual"
+}
 # Injection items try to override the instructions; some still ask something the sources answer.
 MAY_ABSTAIN = {"unanswerable", "injection"}
 ALLOWED_ROLES = {"user", "assistant"}
-MIN_ITEMS = 40
+MIN_ITEMS = 60
 
 _QUOTE_MAP = str.maketrans(
     {
