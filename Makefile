@@ -22,13 +22,16 @@ $(BIN)/python:
 # llama-cpp-python is built for this CPU's instruction sets, never its AMX path (a native build
 # dies with SIGILL on AMX Xeons: rag/llamacpp_build.py), and must decode in a subprocess before the
 # install counts. A wheel pip cached from another build is dropped and rebuilt once if it fails.
-LLAMA_CMAKE_ARGS = $${CMAKE_ARGS:-$$($(BIN)/python rag/llamacpp_build.py cmake-args)}
-LLAMA_PIP = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install
+# -P: the script's own folder (rag/, whose types.py shadows the stdlib's) stays off sys.path.
+LLAMA_ARGS_FILE := $(VENV)/llama-cmake-args
+LLAMA_PIP = CMAKE_ARGS="$${CMAKE_ARGS:-$$(cat $(LLAMA_ARGS_FILE))}" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	$(BIN)/pip install
 
 $(VENV)/.installed: pyproject.toml rag/llamacpp_build.py | $(BIN)/python
 	$(BIN)/pip install --upgrade pip wheel setuptools
 	$(BIN)/pip install "torch==2.13.0" $(TORCH_PIP_ARGS)
-	@echo "building llama-cpp-python with CMAKE_ARGS=\"$(LLAMA_CMAKE_ARGS)\""
+	$(BIN)/python -P rag/llamacpp_build.py cmake-args > $(LLAMA_ARGS_FILE)
+	@echo "building llama-cpp-python with CMAKE_ARGS=\"$${CMAKE_ARGS:-$$(cat $(LLAMA_ARGS_FILE))}\""
 	$(LLAMA_PIP) "llama-cpp-python>=0.3.7"
 	$(BIN)/pip install -e ".[dev]"
 	$(BIN)/python -m rag.llamacpp_build smoke || { \

@@ -8,7 +8,7 @@ AMX always off: the build runs where it was built, and a CPU without AVX-512 get
 
 Two commands, both stdlib-only at import time so they run before the project is installed:
 
-- ``python rag/llamacpp_build.py cmake-args``: the ``CMAKE_ARGS`` for this CPU (a user's own
+- ``python -P rag/llamacpp_build.py cmake-args``: the ``CMAKE_ARGS`` for this CPU (a user's own
   ``CMAKE_ARGS`` wins: the Makefile passes it through untouched);
 - ``python -m rag.llamacpp_build smoke [GGUF]``: loads the model and decodes a few tokens in a
   *subprocess*, so a build that crashes the process (SIGILL, SIGSEGV) is reported, not fatal.
@@ -85,7 +85,9 @@ class SmokeResult:
 # Runs in the child: the parent only reads its exit status and output.
 _SMOKE_CHILD = """
 import sys
+import llama_cpp
 from llama_cpp import Llama
+print("system:", llama_cpp.llama_print_system_info().decode(errors="replace").strip())
 llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=2, verbose=False, seed=0)
 out = llm.create_completion("The capital of France is", max_tokens=4, temperature=0.0)
 text = out["choices"][0]["text"]
@@ -116,15 +118,17 @@ def smoke_test(model_path: Path, python: str = sys.executable, timeout: float = 
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return SmokeResult(False, f"the decoding process exited {proc.returncode}: {' | '.join(tail)}")
-    decoded = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    if not decoded.startswith("decoded:"):
+    lines = proc.stdout.strip().splitlines()
+    decoded = next((line for line in lines if line.startswith("decoded:")), "")
+    if not decoded:
         return SmokeResult(False, "the decoding process printed no tokens")
-    return SmokeResult(True, decoded)
+    system = next((line for line in lines if line.startswith("system:")), "")
+    return SmokeResult(True, f"{decoded} ({system})" if system else decoded)
 
 
 REBUILD_HINT = (
     "Rebuild llama-cpp-python for this CPU:\n"
-    '  CMAKE_ARGS="$(python rag/llamacpp_build.py cmake-args)" .venv/bin/pip install '
+    '  CMAKE_ARGS="$(.venv/bin/python -P rag/llamacpp_build.py cmake-args)" .venv/bin/pip install '
     "--no-cache-dir --force-reinstall --no-deps llama-cpp-python\n"
     "(`make install` does this for you; it keeps a CMAKE_ARGS you set yourself.)"
 )

@@ -25,6 +25,8 @@ from rag.wiring import build_pipeline
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_1 = "001_b162a8e02d0cef5d.txt"
+# Two articles written for testing before the originals were available (see its README).
+STANDIN_SEEDS = ROOT / "tests" / "data" / "standin_seeds"
 
 
 def free_port() -> int:
@@ -57,6 +59,15 @@ def seeded_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     data = tmp_path_factory.mktemp("seeded")
     p = build_pipeline(Settings(data_dir=data, sources_dir=SEEDS))
     p.ingest(SEEDS)
+    return p
+
+
+@pytest.fixture(scope="session")
+def standin_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """One pipeline over the stand-in articles: a second corpus, with facts the seeds lack."""
+    data = tmp_path_factory.mktemp("standin")
+    p = build_pipeline(Settings(data_dir=data, sources_dir=STANDIN_SEEDS))
+    p.ingest(STANDIN_SEEDS)
     return p
 
 

@@ -1,4 +1,8 @@
-"""Grounded answers from the real pipeline: bundled SmolLM2, real retrieval, checked citations."""
+"""Grounded answers from the real pipeline: bundled SmolLM2, real retrieval, checked citations.
+
+Most questions are on the seed articles; those about facts only the stand-in articles hold (an
+age, a lawyer, an expected vote) use the stand-in corpus in tests/data/standin_seeds.
+"""
 
 from __future__ import annotations
 
@@ -68,12 +72,12 @@ def test_a_weekday_in_one_article_gets_its_calendar_date_from_the_other(
 ) -> None:
     a = seeded_pipeline.ask("On what date did Peru say it was breaking off relations with Mexico?")
     assert not a.abstained
-    assert "November 3" in a.answer
+    assert re.search(r"Nov(?:ember|\.)? 3\b", a.answer)
     assert len({c.source for c in a.citations}) >= 1
 
 
-def test_streaming_yields_draft_tokens_then_one_verified_answer(seeded_pipeline: Pipeline) -> None:
-    events = list(seeded_pipeline.ask_stream("Who is Chávez's lawyer?"))
+def test_streaming_yields_draft_tokens_then_one_verified_answer(standin_pipeline: Pipeline) -> None:
+    events = list(standin_pipeline.ask_stream("Who is Chávez's lawyer?"))
     assert events[-1].kind == "final" and events[-1].answer is not None
     assert all(e.kind == "token" for e in events[:-1])
     final = events[-1].answer
@@ -97,32 +101,32 @@ def test_a_role_asked_of_another_country_is_not_answered_with_this_one_s(
     assert a.abstained and "Zela" not in a.answer.split("”")[0]
 
 
-def test_how_old_is_answered_with_the_age_not_a_year(seeded_pipeline: Pipeline) -> None:
-    a = seeded_pipeline.ask("How old is Betssy Chávez?")
+def test_how_old_is_answered_with_the_age_not_a_year(standin_pipeline: Pipeline) -> None:
+    a = standin_pipeline.ask("How old is Betssy Chávez?")
     assert not a.abstained and "36" in a.answer
 
 
 def test_each_part_of_a_two_part_question_gets_its_own_evidence(
-    seeded_pipeline: Pipeline,
+    standin_pipeline: Pipeline,
 ) -> None:
-    a = seeded_pipeline.ask("What charge does Betssy Chávez face, and how old is she?")
+    a = standin_pipeline.ask("What charge does Betssy Chávez face, and how old is she?")
     assert not a.abstained
     assert "rebellion" in a.answer and "36" in a.answer
     assert len({(c.source, c.paragraph) for c in a.citations}) == 2
 
 
-def test_an_expected_event_does_not_say_how_it_turned_out(seeded_pipeline: Pipeline) -> None:
+def test_an_expected_event_does_not_say_how_it_turned_out(standin_pipeline: Pipeline) -> None:
     # The article says Congress "was expected to debate" the motion; nothing about a vote.
-    a = seeded_pipeline.ask(
+    a = standin_pipeline.ask(
         "How did Peru's Congress vote on declaring Sheinbaum persona non grata?"
     )
     assert a.abstained
 
 
 def test_a_place_answer_must_say_where_the_thing_asked_happened(
-    seeded_pipeline: Pipeline,
+    standin_pipeline: Pipeline,
 ) -> None:
-    assert seeded_pipeline.ask("In which city was Betssy Chávez born?").abstained
-    a = seeded_pipeline.ask("Where did Betssy Chávez go to request asylum?")
+    assert standin_pipeline.ask("In which city was Betssy Chávez born?").abstained
+    a = standin_pipeline.ask("Where did Betssy Chávez go to request asylum?")
     assert not a.abstained
     assert "embassy" in a.answer.lower() or "residence" in a.answer.lower()

@@ -338,12 +338,12 @@ def test_the_command_indexes_the_sources_apart_and_gates_the_run(
             {
                 "id": "q1",
                 "type": "factoid",
-                "question": "Who announced the decision at a press conference in Lima?",
+                "question": "Who told reporters that Peru had decided to break relations?",
                 "answers": [["Hugo de Zela"]],
                 "evidence": [
                     {
-                        "source": "001_b162a8e02d0cef5d.txt",
-                        "quote": "Foreign Minister Hugo de Zela announced the decision",
+                        "source": "000_bab5d49e54810767.txt",
+                        "quote": "Foreign Minister Hugo de Zela told reporters",
                     }
                 ],
             }
