@@ -1,4 +1,4 @@
-"""Build llama.cpp for the CPU it is built on, and prove the build decodes before anyone relies on it.
+"""Build llama.cpp for the CPU it is built on, and prove the build decodes before use.
 
 A default ``pip install llama-cpp-python`` compiles llama.cpp with ``-march=native``. On Xeons that
 list AMX, that turns on llama.cpp's AMX matmul path, which dies with SIGILL (``tilezero``) at the
@@ -95,8 +95,12 @@ print("decoded:", repr(text))
 """
 
 
-def smoke_test(model_path: Path, python: str = sys.executable, timeout: float = SMOKE_TIMEOUT,
-               child_code: str = _SMOKE_CHILD) -> SmokeResult:
+def smoke_test(
+    model_path: Path,
+    python: str = sys.executable,
+    timeout: float = SMOKE_TIMEOUT,
+    child_code: str = _SMOKE_CHILD,
+) -> SmokeResult:
     """Load ``model_path`` with llama.cpp and decode a few tokens, in a subprocess.
 
     A crash of the native code (SIGILL from an instruction the CPU will not run, SIGSEGV) kills
@@ -117,7 +121,9 @@ def smoke_test(model_path: Path, python: str = sys.executable, timeout: float = 
         return SmokeResult(False, f"the decoding process was killed by {sig}")
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return SmokeResult(False, f"the decoding process exited {proc.returncode}: {' | '.join(tail)}")
+        return SmokeResult(
+            False, f"the decoding process exited {proc.returncode}: {' | '.join(tail)}"
+        )
     lines = proc.stdout.strip().splitlines()
     decoded = next((line for line in lines if line.startswith("decoded:")), "")
     if not decoded:

@@ -158,3 +158,11 @@ def test_many_small_files_are_embedded_in_a_few_large_calls(
     assert pipeline.store.count() == 180
     _, paragraphs = pipeline.get_source("note_10.txt")
     assert [p.text for p in paragraphs][-1].endswith("district 72.")
+
+
+def test_curly_and_straight_apostrophes_find_the_same_paragraphs(seeded_pipeline: Pipeline) -> None:
+    # The seeds mix them: 000 writes "Peru's", 001 writes "Peru’s".
+    _, straight = seeded_pipeline.retrieve("What was Castillo's failed effort?")
+    _, curly = seeded_pipeline.retrieve("What was Castillo’s failed effort?")
+    assert [h.paragraph.id for h in straight[:3]] == [h.paragraph.id for h in curly[:3]]
+    assert "Castillo’s failed effort" in straight[0].paragraph.text

@@ -59,7 +59,9 @@ def test_navigation_photo_credits_and_trailing_teasers_are_dropped() -> None:
     assert "Peru Has a New President" not in texts  # another story's headline after "Next"
     standin = [p.text for p in parse_seed(SEED_1, STANDINS).paragraphs]
     assert "Next" not in standin and not any(t.startswith("Read next") for t in standin)
-    assert "Photo: AFP" not in [p.text for p in parse_seed("002_d0d88c523f641a2b.txt", STANDINS).paragraphs]
+    assert "Photo: AFP" not in [
+        p.text for p in parse_seed("002_d0d88c523f641a2b.txt", STANDINS).paragraphs
+    ]
 
 
 def test_paragraph_indexes_are_consecutive_and_ids_stable() -> None:
@@ -93,14 +95,20 @@ def test_text_wrapped_at_a_fixed_width_keeps_its_paragraphs_whole() -> None:
     parsed = parse_file("voyage.txt", WRAPPED.encode())
     assert parsed.title == "The Voyage Out"
     assert len(parsed.paragraphs) == 2
-    assert parsed.paragraphs[0].text.startswith("The ship left") and "reefed." in parsed.paragraphs[0].text
+    assert (
+        parsed.paragraphs[0].text.startswith("The ship left")
+        and "reefed." in parsed.paragraphs[0].text
+    )
 
 
 def test_a_page_saved_with_one_paragraph_per_line_on_another_topic_is_split() -> None:
     parsed = parse_file("library.txt", PER_LINE.encode())
     assert parsed.title == "Village Library Reopens After Flood Repairs"
     assert [p.text[:12] for p in parsed.paragraphs] == [
-        "The library ", "Volunteers m", '"It feels li', "The council "
+        "The library ",
+        "Volunteers m",
+        '"It feels li',
+        "The council ",
     ]
 
 
@@ -136,7 +144,7 @@ def test_a_text_whose_first_line_is_a_sentence_has_no_title_line() -> None:
 
 
 def test_curly_and_straight_quotes_make_the_same_paragraph() -> None:
-    text = "Notes\n\nThe mayor’s “plan” was approved.\n\nThe mayor's \"plan\" was approved.\n"
+    text = 'Notes\n\nThe mayor’s “plan” was approved.\n\nThe mayor\'s "plan" was approved.\n'
     parsed = parse_file("quotes.txt", text.encode())
     assert len(parsed.paragraphs) == 1
 

@@ -1,4 +1,4 @@
-"""The llama.cpp build: flags from what the CPU reports, and a decode check that survives a crash."""
+"""The llama.cpp build: flags from what the CPU reports; a decode check that survives crashes."""
 
 from __future__ import annotations
 
