@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 from rag.config import Settings, offline_guards
 from rag.errors import RagError
 from rag.types import Turn
+
+if TYPE_CHECKING:  # rag.index pulls in llama-index; `rag --help` should not wait for it
+    from rag.index import IngestProgress
 
 app = typer.Typer(
     help="Local question answering over a folder of articles, with verified citations.\n\n"
@@ -58,6 +61,9 @@ def _pipeline(settings: Settings | None = None):
     return build_pipeline(settings or Settings())
 
 
+SKIPPED_EXIT = 3  # `rag ingest`: the readable files are in, some files were skipped
+
+
 @app.command()
 @clean_errors
 def ingest(
@@ -71,34 +77,48 @@ def ingest(
 ) -> None:
     """Ingest .txt, .md and .html files. Re-running on unchanged files changes nothing.
 
+    A file that cannot be read (empty, not UTF-8, NUL bytes, a link out of the folder) is
+    skipped and named with its reason; every other file is ingested, and what was stored for a
+    skipped file stays. Exit status 3 when files were skipped (`--json` lists them in
+    `skipped`), 1 when nothing could be done.
+
     Example: `rag ingest seeds/ --prune`
     """
     settings = Settings()
     pipeline = _pipeline(settings)
     root = path or settings.sources_dir
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
         console=err,
         transient=True,
         disable=as_json or not err.is_terminal,
     ) as bar:
-        task = bar.add_task("ingesting", total=None)
+        files = bar.add_task("files", total=None, current="")
+        paragraphs = bar.add_task("paragraphs", total=None, current="")
 
-        def progress(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"ingesting {name}")
+        def progress(p: IngestProgress) -> None:
+            bar.update(files, completed=p.files_done, total=p.files, current=p.current)
+            bar.update(paragraphs, completed=p.paragraphs_done, total=p.paragraphs)
 
         report = pipeline.ingest(root, prune=prune, progress=progress)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
-        return
-    out.print(
-        f"{root}: {len(report.added)} added, {len(report.updated)} updated, "
-        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
-        f"{report.paragraphs} paragraphs, {report.embedded} embedded in {report.seconds:.2f}s"
-    )
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        out.print(
+            f"{root}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+            f"{len(report.skipped)} skipped; "
+            f"{report.paragraphs} paragraphs, {report.embedded} embedded in {report.seconds:.2f}s",
+            highlight=False,
+        )
+        for skipped in report.skipped:
+            err.print(f"[yellow]skipped[/yellow] {skipped.file}: {skipped.reason}", highlight=False)
+    if report.skipped:
+        raise typer.Exit(SKIPPED_EXIT)
 
 
 @sources_app.command("list")

@@ -16,6 +16,7 @@ from rag.errors import IngestError, InputError, NotFoundError
 from rag.followup import resolve_question
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
+from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
 from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, StreamEvent, Turn
@@ -92,12 +93,19 @@ class Pipeline:
     def ingest(
         self, path: Path | None = None, prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:
+        """Every readable file of ``path`` is ingested; the others are listed in the report's
+        ``skipped`` with their reason, and whatever was stored for them is left as it was."""
         root = Path(path or self.settings.sources_dir)
         with self._write_lock:
-            files = self.indexer.parse_folder(root)
+            files, skipped = read_folder(root)
             report = self.indexer.sync(
-                files, folder=str(root.resolve()), prune=prune, progress=progress
+                files,
+                folder=str(root.resolve()),
+                prune=prune,
+                progress=progress,
+                unreadable=[s.file for s in skipped],
             )
+        report.skipped = skipped
         self.retriever.lexical.invalidate()
         return report
 
