@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import hmac
-import math
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.admission import Admission, Slot
 from rag.config import Settings
-from rag.errors import BackendUnavailable, Busy
+from rag.errors import BackendUnavailable
 
 if TYPE_CHECKING:  # the real class pulls in llama-index; the API only needs its methods
     from rag.pipeline import Pipeline
@@ -56,64 +52,11 @@ def require_api_key(
         )
 
 
-class Admission:
-    """At most ``limit`` answers in flight (running or waiting for the model); beyond, 429 now.
-
-    Waiting in an unbounded queue would turn a burst into minutes of latency and a pile of
-    threads; refusing at once lets clients back off. Retry-After is the recent answer time.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._active = 0
-        self._lock = threading.Lock()  # released from worker threads when streams end
-        self._avg_seconds = 1.0
-
-    @property
-    def active(self) -> int:
-        return self._active
-
-    def acquire(self) -> Slot:
-        with self._lock:
-            if self._active >= self.limit:
-                raise Busy(retry_after=max(1, math.ceil(self._avg_seconds)))
-            self._active += 1
-        return Slot(self)
-
-    def _release(self, seconds: float) -> None:
-        with self._lock:
-            self._active -= 1
-            self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * seconds
-
-    @contextmanager
-    def slot(self) -> Iterator[Slot]:
-        held = self.acquire()
-        try:
-            yield held
-        finally:
-            held.release()
-
-
-class Slot:
-    """One admitted answer. ``release`` is idempotent: a stream may end by several paths."""
-
-    def __init__(self, admission: Admission) -> None:
-        self._admission = admission
-        self._started = time.monotonic()
-        self._released = False
-        self._lock = threading.Lock()
-
-    def release(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-        self._admission._release(time.monotonic() - self._started)
-
-
 def get_admission(request: Request) -> Admission:
     return request.app.state.admission
 
+
+__all__ = ["Admission", "AdmissionDep", "PipelineDep", "RequireKey", "SettingsDep", "Slot"]
 
 PipelineDep = Annotated["Pipeline", Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

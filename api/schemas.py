@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from rag.errors import BackendUnavailable, Busy, IngestError, InputError, NotFoundError, RagError
+from rag.errors import (
+    BackendsUnavailable,
+    BackendUnavailable,
+    Busy,
+    IngestError,
+    InputError,
+    NotFoundError,
+    RagError,
+)
 
 MAX_TURNS = 200  # chat messages per request, history included
 MAX_TURN_CHARS = 8_000  # one history message (answers quote sources, so longer than a question)
@@ -301,6 +309,10 @@ def describe_error(exc: RagError) -> tuple[int, dict[str, Any], dict[str, str]]:
             return 429, body, headers
         case BackendUnavailable():
             body.update(backend=exc.backend, address=exc.address)
+            if isinstance(exc, BackendsUnavailable):  # readiness with several backends down
+                body["down"] = [
+                    {"backend": e.backend, "address": e.address, "error": str(e)} for e in exc.down
+                ]
             return 503, body, headers
         case NotFoundError():
             return 404, body, headers

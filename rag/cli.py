@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,8 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rag.config import Settings, offline_guards
-from rag.errors import RagError
+from rag.errors import BackendUnavailable, RagError
 from rag.types import Turn
+
+if TYPE_CHECKING:  # rag.index pulls in llama-index; `rag --help` should not wait for it
+    from rag.index import IngestProgress
 
 app = typer.Typer(
     help="Local question answering over a folder of articles, with verified citations.\n\n"
@@ -58,6 +61,9 @@ def _pipeline(settings: Settings | None = None):
     return build_pipeline(settings or Settings())
 
 
+SKIPPED_EXIT = 3  # `rag ingest`: the readable files are in, some files were skipped
+
+
 @app.command()
 @clean_errors
 def ingest(
@@ -71,34 +77,48 @@ def ingest(
 ) -> None:
     """Ingest .txt, .md and .html files. Re-running on unchanged files changes nothing.
 
+    A file that cannot be read (empty, not UTF-8, NUL bytes, a link out of the folder) is
+    skipped and named with its reason; every other file is ingested, and what was stored for a
+    skipped file stays. Exit status 3 when files were skipped (`--json` lists them in
+    `skipped`), 1 when nothing could be done.
+
     Example: `rag ingest seeds/ --prune`
     """
     settings = Settings()
     pipeline = _pipeline(settings)
     root = path or settings.sources_dir
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
         console=err,
         transient=True,
         disable=as_json or not err.is_terminal,
     ) as bar:
-        task = bar.add_task("ingesting", total=None)
+        files = bar.add_task("files", total=None, current="")
+        paragraphs = bar.add_task("paragraphs", total=None, current="")
 
-        def progress(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"ingesting {name}")
+        def progress(p: IngestProgress) -> None:
+            bar.update(files, completed=p.files_done, total=p.files, current=p.current)
+            bar.update(paragraphs, completed=p.paragraphs_done, total=p.paragraphs)
 
         report = pipeline.ingest(root, prune=prune, progress=progress)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
-        return
-    out.print(
-        f"{root}: {len(report.added)} added, {len(report.updated)} updated, "
-        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed; "
-        f"{report.paragraphs} paragraphs, {report.embedded} embedded in {report.seconds:.2f}s"
-    )
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        out.print(
+            f"{root}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+            f"{len(report.skipped)} skipped; "
+            f"{report.paragraphs} paragraphs, {report.embedded} embedded in {report.seconds:.2f}s",
+            highlight=False,
+        )
+        for skipped in report.skipped:
+            err.print(f"[yellow]skipped[/yellow] {skipped.file}: {skipped.reason}", highlight=False)
+    if report.skipped:
+        raise typer.Exit(SKIPPED_EXIT)
 
 
 @sources_app.command("list")
@@ -229,7 +249,13 @@ def serve(
         bool, typer.Option("--ingest/--no-ingest", help="Ingest the sources folder first.")
     ] = False,
 ) -> None:
-    """Serve the HTTP API and the chat page (http://127.0.0.1:8000/)."""
+    """Serve the HTTP API and the chat page (http://127.0.0.1:8000/).
+
+    Serves whatever the state of the Chroma and Ollama servers: one that is down is named by
+    `/readyz` and by every 503 until it is back, with no restart. The in-process model must
+    load and decode a token first; if it cannot, that is a configuration error and nothing is
+    served.
+    """
     import uvicorn
 
     from api.main import create_app
@@ -237,19 +263,45 @@ def serve(
     settings = Settings()
     pipeline = _pipeline(settings)
     if ingest_first:
-        report = pipeline.ingest(settings.sources_dir)
-        err.print(
-            f"ingested {settings.sources_dir}: {report.paragraphs} paragraphs "
-            f"({report.embedded} embedded)"
-        )
+        _ingest_before_serving(pipeline, settings.sources_dir)
     err.print("loading the model ...")
-    pipeline.readiness()
+    try:
+        up, down = pipeline.warm_up()
+    except BackendUnavailable as e:
+        raise RagError(
+            f"{e}. The model runs inside this process, so nothing can be answered: fix the "
+            "model file (RAG_LLM__MODEL_PATH) or the llama-cpp-python install."
+        ) from None
+    for name, state in up.items():
+        err.print(f"{name}: {state}", highlight=False)
+    for e in down:
+        err.print(
+            f"[yellow]warning:[/yellow] {e}; serving anyway: /readyz and the API answer 503 "
+            "naming it until it is back",
+            highlight=False,
+        )
     # BM25 is built now, while the server starts, not by the first question (tens of seconds at
     # 100k paragraphs); questions that come before it is done wait for it.
     pipeline.retriever.lexical.build_in_background()
     h, p = host or settings.api.host, port or settings.api.port
     err.print(f"serving on http://{h}:{p}/  (API docs at /docs)")
     uvicorn.run(create_app(pipeline, settings), host=h, port=p, log_level="info")
+
+
+def _ingest_before_serving(pipeline: Any, folder: Path) -> None:
+    """`rag serve --ingest`: a backend that is down skips the ingest, not the serving."""
+    try:
+        report = pipeline.ingest(folder)
+    except BackendUnavailable as e:
+        err.print(
+            f"[yellow]warning:[/yellow] {folder} not ingested: {e}; run `rag ingest` once it "
+            "is back",
+            highlight=False,
+        )
+        return
+    err.print(f"ingested {folder}: {report.paragraphs} paragraphs ({report.embedded} embedded)")
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {skipped.file}: {skipped.reason}", highlight=False)
 
 
 def _register_eval() -> None:

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from rag.config import Settings, offline_guards
 from rag.errors import BackendUnavailable
 
 HASH_DIM = 384
+_PROGRESS_BATCHES = 4  # model batches between two progress reports of Embedder.texts
 
 
 def minilm_path() -> Path:
@@ -158,19 +160,31 @@ class Embedder:
             f"{self.backend} embeddings", self.address, f"{type(e).__name__}: {e}"
         )
 
-    def texts(self, texts: list[str]) -> list[list[float]]:
+    def texts(
+        self, texts: list[str], done: Callable[[list[int]], None] | None = None
+    ) -> list[list[float]]:
         """Vectors in the order of ``texts``. They are embedded in order of length: the model
-        batches them, and a batch costs as much as its longest text times its size."""
+        batches them, and a batch costs as much as its longest text times its size.
+
+        With ``done``, they go to the model a few batches at a time and ``done`` gets the
+        positions (in ``texts``) of each part as it is embedded: a progress bar for a file of
+        ten thousand paragraphs. The parts are whole batches, so the batching is unchanged.
+        """
         if not texts:
             return []
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        try:
-            vectors = self.model.get_text_embedding_batch([texts[i] for i in order])
-        except Exception as e:  # connection refused, timeouts, HTTP errors from the Ollama client
-            raise self._fail(e) from e
+        part = len(order) if done is None else _PROGRESS_BATCHES * self.model.embed_batch_size
         out: list[list[float]] = [[] for _ in texts]
-        for i, vec in zip(order, vectors, strict=True):
-            out[i] = vec
+        for start in range(0, len(order), part):
+            positions = order[start : start + part]
+            try:
+                vectors = self.model.get_text_embedding_batch([texts[i] for i in positions])
+            except Exception as e:  # refused, timeouts, HTTP errors from the Ollama client
+                raise self._fail(e) from e
+            for i, vec in zip(positions, vectors, strict=True):
+                out[i] = vec
+            if done is not None:
+                done(positions)
         return out
 
     def query(self, text: str) -> list[float]:

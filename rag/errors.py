@@ -34,6 +34,18 @@ class BackendUnavailable(RagError):
         super().__init__(f"{backend} at {address} is unavailable: {reason}")
 
 
+class BackendsUnavailable(BackendUnavailable):
+    """Readiness: every backend that is down at once (the store and the model server, say),
+    each with its own reason. ``backend`` and ``address`` list them all, comma-separated."""
+
+    def __init__(self, down: list[BackendUnavailable]) -> None:
+        self.down = down
+        RagError.__init__(self, "; ".join(str(e) for e in down))
+        self.backend = ", ".join(e.backend for e in down)
+        self.address = ", ".join(e.address for e in down)
+        self.reason = "; ".join(e.reason for e in down)
+
+
 class Busy(RagError):
     """Too many answers are already waiting for the model."""
 

@@ -12,19 +12,35 @@ source that never got its record and whose file is gone are removed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from rag.embed import Embedder
-from rag.errors import IngestError
-from rag.ingest import ParsedFile, find_files, parse_file
+from rag.ingest import ParsedFile
+from rag.reading import read_folder
 from rag.sentences import windows
 from rag.store import ParagraphStore, StoredSource
 from rag.types import IngestReport, Paragraph, Source
 
-Progress = Callable[[int, int, str], None]
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where a sync is: files written (or found unchanged) and paragraphs with their vectors,
+    each out of the whole run. A 5 MB file is one file but ten thousand paragraphs, so the
+    paragraphs move while a big file is embedded."""
+
+    files_done: int
+    files: int
+    paragraphs_done: int
+    paragraphs: int
+    current: str  # the file last finished, or being embedded
+
+
+Progress = Callable[[IngestProgress], None]
 FileNodes = tuple[ParsedFile, list[TextNode]]
 
 # all-MiniLM-L6-v2 reads 256 word pieces; English runs ~1.3 pieces a word, so stay under ~180.
@@ -79,18 +95,9 @@ class Indexer:
         self.max_words = max(16, int(max_tokens * WORDS_PER_TOKEN))
 
     def parse_folder(self, root: Path) -> list[ParsedFile]:
-        """Parse every file first: one bad file stops the run before anything is written.
-
-        A link inside the folder that leads outside it is refused: the sources folder is the
-        boundary of what may be read and served back as source text.
-        """
-        inside = root.resolve()
-        parsed = []
-        for source, path in find_files(root):
-            if root.is_dir() and not path.resolve().is_relative_to(inside):
-                raise IngestError(source, f"links outside the sources folder {root}; not read")
-            parsed.append(parse_file(source, path.read_bytes()))
-        return parsed
+        """The files of ``root`` that can be read (``rag.reading.read_folder`` says why the
+        others cannot)."""
+        return read_folder(root)[0]
 
     def sync(
         self,
@@ -98,17 +105,15 @@ class Indexer:
         folder: str = "",
         prune: bool = False,
         progress: Progress | None = None,
+        unreadable: Collection[str] = (),
     ) -> IngestReport:
+        """Write what changed in ``files``. ``unreadable`` names files that are there but could
+        not be read this time: whatever is stored for them stays as it is, even with ``prune``.
+        """
         started = time.perf_counter()
         report = IngestReport()
         known = {s.source.id: s for s in self.store.list_sources()}
-        done = 0
-
-        def advance(parsed: ParsedFile) -> None:
-            nonlocal done
-            done += 1
-            if progress:
-                progress(done, len(files), parsed.source)
+        tally = _Tally(len(files), sum(len(f.paragraphs) for f in files), progress)
 
         changed: list[FileNodes] = []
         for parsed in files:
@@ -116,14 +121,14 @@ class Indexer:
             stored = known.get(parsed.source)
             if stored and stored.source.hash == parsed.hash:
                 report.unchanged.append(parsed.source)
-                advance(parsed)
+                tally.file_done(parsed, unchanged=True)
                 continue
             (report.updated if stored else report.added).append(parsed.source)
             nodes = [n for p in parsed.paragraphs for n in paragraph_nodes(p, self.max_words)]
             changed.append((parsed, nodes))
-        report.embedded = self._write_groups(_groups(changed), folder, advance)
+        report.embedded = self._write_groups(_groups(changed), folder, tally)
         if prune:
-            present = {f.source for f in files}
+            present = {f.source for f in files} | set(unreadable)
             for source_id, stored in known.items():
                 if stored.folder == folder and source_id not in present:
                     self.store.delete_source(source_id)
@@ -136,25 +141,28 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _write_groups(
-        self, groups: Iterable[list[FileNodes]], folder: str, done: Callable[[ParsedFile], None]
-    ) -> int:
+    def _write_groups(self, groups: Iterable[list[FileNodes]], folder: str, tally: _Tally) -> int:
         # Writing group N on a thread while group N+1 is embedded was tried and measured: no
         # gain (135 vs 135 paragraphs/s at 1k), since MiniLM already keeps both cores busy.
         embedded = 0
         for group in groups:
-            embedded += self._embed(group)
+            embedded += self._embed(group, tally)
             self._store(group, folder)
             for parsed, _ in group:
-                done(parsed)
+                tally.file_done(parsed)
         return embedded
 
-    def _embed(self, group: list[FileNodes]) -> int:
+    def _embed(self, group: list[FileNodes], tally: _Tally) -> int:
         """Vectors on every node of the group: stored ones reused, the rest embedded."""
         nodes = [n for _, file_nodes in group for n in file_nodes]
+        tally.expect(nodes, group[-1][0].source)
         reuse = self.store.embeddings([n.node_id for n in nodes])
         todo = [n for n in nodes if n.node_id not in reuse]
-        vectors = self.embedder.texts([n.get_content() for n in todo])
+        tally.nodes_done([n for n in nodes if n.node_id in reuse])
+        vectors = self.embedder.texts(
+            [n.get_content() for n in todo],
+            done=lambda indices: tally.nodes_done([todo[i] for i in indices]),
+        )
         for node, vec in zip(todo, vectors, strict=True):
             node.embedding = vec
         for node in nodes:
@@ -187,6 +195,50 @@ class Indexer:
                 chars=len(parsed.text),
             )
             self.store.put_source(StoredSource(source=source, text=parsed.text, folder=folder))
+
+
+class _Tally:
+    """Counts for ``IngestProgress``: a paragraph is done when every node (window) it has has
+    a vector; an unchanged file's paragraphs are done when the file is."""
+
+    def __init__(self, files: int, paragraphs: int, report: Progress | None) -> None:
+        self._files, self._paragraphs, self._report = files, paragraphs, report
+        self._files_done = self._paragraphs_done = 0
+        self._pending: Counter[str] = Counter()  # nodes still without a vector, per paragraph
+        self._current = ""
+
+    def expect(self, nodes: Sequence[TextNode], current: str) -> None:
+        self._pending.update(str(n.metadata["paragraph_id"]) for n in nodes)
+        self._current = current
+
+    def nodes_done(self, nodes: Sequence[TextNode]) -> None:
+        for node in nodes:
+            pid = str(node.metadata["paragraph_id"])
+            self._pending[pid] -= 1
+            if self._pending[pid] <= 0:
+                del self._pending[pid]
+                self._paragraphs_done += 1
+        if nodes:
+            self._send()
+
+    def file_done(self, parsed: ParsedFile, unchanged: bool = False) -> None:
+        self._files_done += 1
+        if unchanged:
+            self._paragraphs_done += len(parsed.paragraphs)
+        self._current = parsed.source
+        self._send()
+
+    def _send(self) -> None:
+        if self._report:
+            self._report(
+                IngestProgress(
+                    self._files_done,
+                    self._files,
+                    self._paragraphs_done,
+                    self._paragraphs,
+                    self._current,
+                )
+            )
 
 
 def _groups(changed: list[FileNodes]) -> Iterator[list[FileNodes]]:

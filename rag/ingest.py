@@ -48,8 +48,9 @@ def decode(name: str, data: bytes) -> str:
         raise IngestError(name, "file is empty")
     if len(data) > MAX_FILE_BYTES:
         raise IngestError(name, f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-    if b"\x00" in data[:8192]:
-        raise IngestError(name, "looks like a binary file (NUL bytes), not text")
+    # The whole file, not its start: a NUL further in would be stored and served back.
+    if (nul := data.find(b"\x00")) != -1:
+        raise IngestError(name, f"looks like a binary file (NUL byte at offset {nul}), not text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +46,13 @@ class ChatModel(Protocol):
         self, messages: list[ChatMessage], max_tokens: int | None = None
     ) -> Iterator[str]: ...  # yields text deltas
 
-    def check(self) -> None: ...  # raises BackendUnavailable if the model cannot be used
+    # Raises BackendUnavailable if the model cannot be used; else a few words on its state.
+    def check(self) -> str: ...
+
+    # Start-up: an in-process model is loaded and decodes one token, and raises if it cannot
+    # (a configuration error: no restart will fix it). A server's model does nothing here: a
+    # server that is down at start is one that may come back, and readiness reports it.
+    def warm_up(self) -> None: ...
 
 
 def build_chat_model(settings: Settings) -> ChatModel:
@@ -158,11 +165,17 @@ class LlamaCppChatModel:
         self._max_tokens = max_tokens
         self._timeout = timeout
         self._llama: Llama | None = None
+        self._decode_seconds: float | None = None  # set once a token has been decoded
         self._lock = threading.Lock()
 
-    def check(self) -> None:
+    def check(self) -> str:
+        """Loaded, and has decoded a token: a file llama.cpp loads but cannot run is not ready."""
         with self._locked():
-            self._load()
+            self._decode_once()
+        return f"decoded a token in {self._decode_seconds:.2f}s at start"
+
+    def warm_up(self) -> None:
+        self.check()
 
     def complete(self, messages: list[ChatMessage], max_tokens: int | None = None) -> str:
         with self._locked():
@@ -237,6 +250,24 @@ class LlamaCppChatModel:
             ) from exc
         return self._llama
 
+    def _decode_once(self) -> None:
+        """Caller holds the lock. One token through the chat template, once per process: the
+        smoke test of the install (``rag.llamacpp_build``) runs in another process, and only
+        this one shows that this process, with these settings, can generate."""
+        llama = self._load()
+        if self._decode_seconds is not None:
+            return
+        started = time.perf_counter()
+        try:
+            llama.create_chat_completion(
+                messages=[{"role": "user", "content": "Hi"}], max_tokens=1, temperature=0.0
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise BackendUnavailable(
+                self.backend, self.address, f"loaded, but cannot decode a token: {exc}"
+            ) from exc
+        self._decode_seconds = time.perf_counter() - started
+
     def _payload(self, messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
         return [{"role": _role(m), "content": m.content or ""} for m in messages]
 
@@ -290,7 +321,7 @@ class OllamaChatModel:
         # fast, a slow one fails after `timeout` without a byte, a streaming one keeps going.
         self._client = ollama.Client(host=host, timeout=timeout)
 
-    def check(self) -> None:
+    def check(self) -> str:
         import ollama
 
         with (
@@ -306,6 +337,10 @@ class OllamaChatModel:
                 f"model {self.name!r} is not pulled on this server (run `ollama pull {self.name}`);"
                 f" it has: {', '.join(sorted(have)) or 'no models'}",
             )
+        return "pulled"
+
+    def warm_up(self) -> None:
+        pass  # the server's state is readiness's business: it may be down now and back later
 
     def complete(self, messages: list[ChatMessage], max_tokens: int | None = None) -> str:
         with self._errors():

@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING
 from rag.answer import Answerer
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.errors import IngestError, InputError, NotFoundError
+from rag.errors import (
+    BackendsUnavailable,
+    BackendUnavailable,
+    IngestError,
+    InputError,
+    NotFoundError,
+)
 from rag.followup import resolve_question
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
+from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
 from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, StreamEvent, Turn
@@ -92,12 +99,19 @@ class Pipeline:
     def ingest(
         self, path: Path | None = None, prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:
+        """Every readable file of ``path`` is ingested; the others are listed in the report's
+        ``skipped`` with their reason, and whatever was stored for them is left as it was."""
         root = Path(path or self.settings.sources_dir)
         with self._write_lock:
-            files = self.indexer.parse_folder(root)
+            files, skipped = read_folder(root)
             report = self.indexer.sync(
-                files, folder=str(root.resolve()), prune=prune, progress=progress
+                files,
+                folder=str(root.resolve()),
+                prune=prune,
+                progress=progress,
+                unreadable=[s.file for s in skipped],
             )
+        report.skipped = skipped
         self.retriever.lexical.invalidate()
         return report
 
@@ -187,16 +201,48 @@ class Pipeline:
     # -- health --------------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, str]:
-        """Raises BackendUnavailable naming what is down; otherwise each component's state.
+        """Each component's state; raises BackendUnavailable naming every backend that is
+        down (BackendsUnavailable when there are several).
 
-        Every backend a question needs is probed: the store, the embedder (a server in Ollama
-        mode: retrieval cannot start without it) and the model.
+        Every backend a question needs is probed, each whatever the others' state: the store,
+        the embedder (a server in Ollama mode: retrieval cannot start without it) and the model.
         """
-        self.store.ping()
-        self.embedder.query("readiness check")
-        self.model.check()
-        return {
-            "store": f"ok ({self.store.address})",
-            "embeddings": f"ok ({self.embedder.backend}: {self.embedder.address})",
-            "model": f"ok ({self.model.backend}: {self.model.name})",
-        }
+        states, down = self.probe()
+        if len(down) == 1:
+            raise down[0]
+        if down:
+            raise BackendsUnavailable(down)
+        return states
+
+    def probe(self) -> tuple[dict[str, str], list[BackendUnavailable]]:
+        """(state of each component that is up, the errors of those that are down)."""
+
+        def store() -> str:
+            self.store.ping()
+            return f"ok ({self.store.address})"
+
+        def embeddings() -> str:
+            self.embedder.query("readiness check")
+            return f"ok ({self.embedder.backend}: {self.embedder.address})"
+
+        def model() -> str:
+            m = self.model
+            note = m.check()
+            return f"ok ({m.backend}: {m.name}, {note})"
+
+        states: dict[str, str] = {}
+        down: list[BackendUnavailable] = []
+        for name, probe in (("store", store), ("embeddings", embeddings), ("model", model)):
+            try:
+                states[name] = probe()
+            except BackendUnavailable as e:
+                down.append(e)
+        return states, down
+
+    def warm_up(self) -> tuple[dict[str, str], list[BackendUnavailable]]:
+        """Start-up: an in-process model is loaded and decodes one token (raising if it cannot:
+        a configuration error), then every backend is probed, as ``probe``. Backends that are
+        down are returned, not raised: the service starts anyway and turns ready when they
+        are back."""
+        self.model.warm_up()
+        return self.probe()

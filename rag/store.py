@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,9 +53,21 @@ def node_to_paragraph(node: TextNode) -> Paragraph:
 
 
 class ParagraphStore:
-    def __init__(self, client: Any, collection: str, address: str, embed_meta: dict[str, str]):
+    """``connect`` makes the Chroma client. It is called on first use, and again on each use
+    until it succeeds: a Chroma server that is down when the process starts is a 503 naming it,
+    like one that goes down later, and the store works as soon as the server is back."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        collection: str,
+        address: str,
+        embed_meta: dict[str, str],
+    ):
         self.address = address
-        self._client = client
+        self._connect = connect
+        self._client: Any = None
+        self._connect_lock = threading.Lock()
         self._name = collection
         self._embed_meta = embed_meta
         self._paragraphs: Any = None
@@ -78,21 +91,30 @@ class ParagraphStore:
         with self._guard(what):
             return fn()
 
+    def _connected(self) -> Any:
+        if self._client is not None:
+            return self._client
+        with self._connect_lock, self._guard("connect"):
+            if self._client is None:
+                self._client = self._connect()
+        return self._client
+
     def _open(self) -> None:
         if self._paragraphs is not None:
             return
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
+        client = self._connected()
         with self._guard("open collection"):
             meta = {"hnsw:space": "cosine", **self._embed_meta}
-            col = self._client.get_or_create_collection(self._name, metadata=meta)
+            col = client.get_or_create_collection(self._name, metadata=meta)
             have = {k: (col.metadata or {}).get(k) for k in self._embed_meta}
             if any(v is not None and v != self._embed_meta[k] for k, v in have.items()):
                 raise RagError(
                     f"collection {self._name!r} at {self.address} holds vectors from {have}, not "
                     f"{self._embed_meta}; use another data folder or RAG_CHROMA__COLLECTION"
                 )
-            self._sources = self._client.get_or_create_collection(f"{self._name}_sources")
+            self._sources = client.get_or_create_collection(f"{self._name}_sources")
             self._paragraphs = col
             self._vector_store = ChromaVectorStore(chroma_collection=col)
 
@@ -107,7 +129,7 @@ class ParagraphStore:
         return self._vector_store
 
     def ping(self) -> None:
-        self._call("heartbeat", self._client.heartbeat)
+        self._call("heartbeat", self._connected().heartbeat)
         self._open()
 
     # -- paragraph nodes ----------------------------------------------------------------------
@@ -305,17 +327,24 @@ def build_store(settings: Settings, embed_meta: dict[str, str]) -> ParagraphStor
     if c.host:
         scheme = "https" if c.ssl else "http"
         address = f"{scheme}://{c.host}:{c.port}"
-        try:
+
+        def connect() -> Any:
+            # Made on first use, not here: the client asks the server for its tenant when it is
+            # made, and a server that is down at start must not stop the process. It asks with
+            # no timeout, so a frozen server would hang it: a bounded heartbeat goes first.
+            import httpx
+
+            timeout = httpx.Timeout(c.timeout, connect=min(c.timeout, 5.0))
+            httpx.get(f"{address}/api/v2/heartbeat", timeout=timeout).raise_for_status()
             client = chromadb.HttpClient(host=c.host, port=c.port, ssl=c.ssl, settings=config)
-        except Exception as e:  # the client checks the server when it is made
-            raise BackendUnavailable("chroma", address, f"{type(e).__name__}: {e}") from e
-        _bound_http_timeout(client, c.timeout)
-    else:
-        path = Path(settings.data_dir) / "chroma"
-        path.mkdir(parents=True, exist_ok=True)
-        address = str(path)
-        client = chromadb.PersistentClient(path=str(path), settings=config)
-    return ParagraphStore(client, c.collection, address, embed_meta)
+            _bound_http_timeout(client, c.timeout)
+            return client
+
+        return ParagraphStore(connect, c.collection, address, embed_meta)
+    path = Path(settings.data_dir) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    client = chromadb.PersistentClient(path=str(path), settings=config)
+    return ParagraphStore(lambda: client, c.collection, str(path), embed_meta)
 
 
 def _bound_http_timeout(client: Any, seconds: float) -> None:

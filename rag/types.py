@@ -159,12 +159,21 @@ class Turn:
     content: str
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file an ingest did not read, and why (empty, not UTF-8, NUL bytes, a link out...)."""
+
+    file: str
+    reason: str
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)  # left as stored, if they were
     paragraphs: int = 0  # paragraphs in the files looked at
     embedded: int = 0  # paragraphs that needed a new embedding
     seconds: float = 0.0

@@ -35,7 +35,7 @@ class BenchConfig:
     retrieval_questions: int = 60
     answer_questions: int = 12
     load_levels: tuple[int, ...] = (1, 4, 16, 64)
-    load_requests: int = 4  # per client, 429s included
+    load_requests: int = 4  # answers each client asks for; a 429 is waited out, then asked again
     load_seconds: float = 60.0  # no request is started after this, per level
     baseline_ingest_max: int = 10_000  # larger sizes: the baseline's ingest is not re-run
     sizes_only: bool = False  # skip the seeds and serving sections (a scaling run)
@@ -44,7 +44,7 @@ class BenchConfig:
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> BenchConfig:
-        """A few minutes: seeds + 1k paragraphs, few questions, one request per load client,
+        """A few minutes: seeds + 1k paragraphs, few questions, one answer per load client,
         the baseline's ingest on the seeds only. Every section still runs, so it tests them."""
         base: dict[str, Any] = {
             "sizes": [1_000],

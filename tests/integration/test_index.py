@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import IngestError, NotFoundError
+from rag.errors import NotFoundError
 from rag.index import paragraph_nodes
 from rag.ingest import parse_file
 from rag.pipeline import Pipeline
@@ -72,17 +72,18 @@ def test_changed_file_replaces_its_paragraphs_and_reembeds_only_new_ones(
     assert pipeline.store.count() == 20
 
 
-def test_a_bad_file_stops_the_ingest_and_leaves_the_index_as_it_was(
+def test_a_bad_file_is_skipped_with_its_reason_and_the_good_ones_are_ingested(
     pipeline: Pipeline, sources: Path
 ) -> None:
     pipeline.ingest(sources)
     before = pipeline.store.count()
     (sources / "003_new.txt").write_text("New article\n\nSomething happened.")
     (sources / "004_latin1.txt").write_bytes("Caf\xe9 story\n\nIt was good.".encode("latin-1"))
-    with pytest.raises(IngestError, match=r"004_latin1\.txt"):
-        pipeline.ingest(sources)
-    assert pipeline.store.count() == before
-    assert "003_new.txt" not in {s.id for s in pipeline.list_sources()}
+    report = pipeline.ingest(sources)
+    assert [(s.file, "UTF-8" in s.reason) for s in report.skipped] == [("004_latin1.txt", True)]
+    assert report.added == ["003_new.txt"]
+    assert pipeline.store.count() == before + 1
+    assert "004_latin1.txt" not in {s.id for s in pipeline.list_sources()}
 
 
 def test_prune_and_rm_remove_sources(pipeline: Pipeline, sources: Path) -> None:
@@ -147,9 +148,9 @@ def test_many_small_files_are_embedded_in_a_few_large_calls(
     calls: list[int] = []
     texts = type(pipeline.embedder).texts
 
-    def counting(self, batch: list[str]) -> list[list[float]]:  # type: ignore[no-untyped-def]
+    def counting(self, batch: list[str], done=None) -> list[list[float]]:  # type: ignore[no-untyped-def]
         calls.append(len(batch))
-        return texts(self, batch)
+        return texts(self, batch, done)
 
     monkeypatch.setattr(type(pipeline.embedder), "texts", counting)
     report = pipeline.ingest(folder)

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from rag.errors import IngestError
 from rag.pipeline import Pipeline
 from rag.wiring import build_pipeline
 from tests.reliability.conftest import (
@@ -254,14 +253,15 @@ def test_a_link_in_the_sources_folder_to_a_file_outside_is_refused(
     server, pipeline = contained
     sources = tmp_path / "sources"
     (sources / "leak.txt").symlink_to(tmp_path / "secret.txt")
-    with pytest.raises(IngestError, match=r"leak\.txt"):
-        pipeline.ingest(sources)
+    report = pipeline.ingest(sources)
+    assert [s.file for s in report.skipped] == ["leak.txt"]
+    assert "outside the sources folder" in report.skipped[0].reason
     assert "leak.txt" not in [s.id for s in pipeline.list_sources()]
     assert SECRET not in httpx.get(server.url + "/api/sources").text
-    # The same through the command line: one clear line, exit code 1, nothing written.
+    # The same through the command line: one clear line, exit code 3 (files skipped).
     env = rag_env(tmp_path / "cli-data", EMBED__BACKEND="hash")
     done = run_rag(["ingest", str(sources)], env, cwd=tmp_path)
-    assert done.returncode == 1 and "leak.txt" in done.stderr, done.stderr
+    assert done.returncode == 3 and "skipped leak.txt" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     # A link that stays inside the folder is fine.
     (sources / "leak.txt").unlink()
