@@ -110,8 +110,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS)
     stream: bool = Field(
         default=False,
-        description="Server-Sent Events: `token` events with draft text, then one `final` event "
-        "with the verified answer (which replaces the draft), or `error`.",
+        description="Server-Sent Events: `status` events (progress), `token` events with answer "
+        "text the citation check has kept, then one `final` event with the answer, or `error`.",
     )
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     trace: bool = False

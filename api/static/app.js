@@ -1,5 +1,5 @@
-// Chat page: streams a draft from POST /api/chat (SSE), then shows the verified answer with
-// clickable citations. Rule: every piece of source text or model output goes in through
+// Chat page: streams POST /api/chat (SSE): progress lines, then answer text the citation check
+// has kept (never an unchecked draft), then the final answer with clickable citations. Rule: every piece of source text or model output goes in through
 // textContent / createTextNode, never innerHTML, so markup in a source is shown, not run.
 "use strict";
 
@@ -66,13 +66,20 @@
     const box = el("article", "msg bot draft");
     box.setAttribute("aria-busy", "true");
     const body = el("p", "body");
-    box.append(el("p", "who", "Answer"), body);
+    box.append(el("p", "who", "Answer"), el("p", "progress"), body);
     log.append(box);
     scrollToEnd(box);
     return box;
   }
 
-  function appendDraft(box, text) {
+  /** Progress ("read 8 passages; checking…") goes beside the answer, never into it. */
+  function showProgress(box, text) {
+    box.querySelector(".progress").textContent = text;
+    announce(text);
+  }
+
+  /** Text the server has already checked: the start of the final answer. */
+  function appendChecked(box, text) {
     box.querySelector(".body").append(document.createTextNode(text));
   }
 
@@ -286,8 +293,10 @@
         return;
       }
       for await (const event of sseEvents(res.body)) {
-        if (event.name === "token") {
-          appendDraft(box, event.data.text);
+        if (event.name === "status") {
+          showProgress(box, event.data.text);
+        } else if (event.name === "token") {
+          appendChecked(box, event.data.text);
         } else if (event.name === "final") {
           final = event.data;
           showAnswer(box, final, question);
