@@ -3,6 +3,7 @@ against a real uvicorn server, the real pipeline and the bundled model."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -80,9 +81,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from rag.config import Settings
     from rag.wiring import build_pipeline
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("page-data"), sources_dir=SEEDS)
+    sources = tmp_path_factory.mktemp("page-sources")  # uploads are written here
+    shutil.copytree(SEEDS, sources, dirs_exist_ok=True)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("page-data"), sources_dir=sources)
     p = build_pipeline(settings)
-    p.ingest(SEEDS)
+    p.ingest(sources)
     p.add_file(HOSTILE_NAME, HOSTILE.encode())
     return p
 
