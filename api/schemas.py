@@ -285,6 +285,7 @@ class ModelList(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Malformed request (bad JSON, bad file name)."},
     401: {"model": ErrorOut, "description": "API key missing or wrong (when one is configured)."},
+    415: {"model": ErrorOut, "description": "Body sent with a Content-Type other than JSON."},
     422: {"model": ErrorOut, "description": "Request fails validation; `detail` lists fields."},
     429: {"model": ErrorOut, "description": "Too many answers waiting; see Retry-After."},
     503: {"model": ErrorOut, "description": "The model or store backend is unavailable."},

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdmissionDep, PipelineDep, RequireKey, SettingsDep
+from api.deps import AdmissionDep, JsonBody, PipelineDep, RequireKey, SettingsDep
 from api.routes._common import (
     SSE_HEADERS,
     BlockingStream,
@@ -40,6 +40,7 @@ SSE_DOC = (
 
 @router.post(
     "/api/chat",
+    dependencies=[JsonBody],
     response_model=AnswerOut,
     response_model_exclude_unset=True,
     summary="Answer the last message of a conversation (optionally streamed as SSE)",
