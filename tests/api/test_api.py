@@ -9,6 +9,7 @@ deletes runs against the real pipeline (embedded Chroma in a tmp dir, MiniLM).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -370,6 +371,15 @@ def test_cors_is_off_by_default_and_configurable(client: TestClient, tmp_path: P
     with TestClient(create_app(FakePipeline(settings), settings)) as c:
         r = c.options("/api/ask", headers=preflight)
         assert r.headers["access-control-allow-origin"] == "http://example.test"
+
+
+def test_docs_load_swagger_ui_from_this_server(client: TestClient) -> None:
+    html = client.get("/docs").text
+    assert "https://" not in html and "http://" not in html, html  # no CDN: offline works
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', html):
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 1000, asset
+    assert "/docs/assets/swagger-ui-bundle.js" in html
 
 
 def test_page_is_served_with_a_strict_content_security_policy(client: TestClient) -> None:
