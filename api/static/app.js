@@ -127,9 +127,14 @@
     if (answer.citations.length) {
       const list = el("ul", "cites");
       list.setAttribute("aria-label", answer.abstained ? "Related paragraphs" : "Sources");
+      const files = new Map(); // title -> the files cited under it
+      for (const c of answer.citations) files.set(c.title, (files.get(c.title) || new Set()).add(c.source));
+      const shared = (c) => files.get(c.title).size > 1;
       for (const c of answer.citations) {
         const item = el("li");
-        item.append(citeButton(c), document.createTextNode(` ${c.title} — paragraph ${c.paragraph + 1}`));
+        // Two sources with one title would read the same: name the file too.
+        const name = shared(c) ? `${c.title} (${c.source})` : c.title;
+        item.append(citeButton(c), document.createTextNode(` ${name} — paragraph ${c.paragraph + 1}`));
         if (c.supports === false) item.append(document.createTextNode(" "), el("span", "note", "(related, not answering)"));
         list.append(item);
       }
@@ -179,7 +184,19 @@
     const link = $("panel-link");
     link.href = sourceUrl(c.source);
     panel.hidden = false;
-    $("panel-title").focus();
+    panel.scrollTop = 0;
+    $("panel-title").focus({ preventScroll: true });
+    const mark = quote.querySelector("mark");
+    if (mark) revealInPanel(mark);
+  }
+
+  /** A long paragraph overflows the panel: bring the highlighted sentence into its view (a
+   * third of the way down), scrolling the panel only, not the conversation. */
+  function revealInPanel(node) {
+    const offset = node.getBoundingClientRect().top - panel.getBoundingClientRect().top;
+    if (offset + node.offsetHeight > panel.clientHeight) {
+      panel.scrollTop += offset - panel.clientHeight / 3;
+    }
   }
 
   function closePanel() {
