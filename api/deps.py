@@ -52,6 +52,24 @@ def require_api_key(
         )
 
 
+def require_json_body(request: Request) -> None:
+    """A JSON route given another media type says so (415), instead of a 422 about a
+    "dictionary" that the sender cannot map to their mistake (``curl -d`` sends a form type).
+    No Content-Type at all is read as JSON, as FastAPI does."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise HTTPException(
+        status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        detail=f"send the body as JSON with 'Content-Type: application/json', not {media!r}",
+    )
+
+
 def get_admission(request: Request) -> Admission:
     return request.app.state.admission
 
@@ -62,3 +80,4 @@ PipelineDep = Annotated["Pipeline", Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdmissionDep = Annotated[Admission, Depends(get_admission)]
 RequireKey = Depends(require_api_key)
+JsonBody = Depends(require_json_body)

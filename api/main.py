@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs/assets"
 MAX_JSON_BODY = 4 * 1024 * 1024  # 200 turns of 8,000 characters fit; more is not a chat
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an upload
 PAGE_CSP = (
@@ -112,7 +113,12 @@ def create_app(pipeline: Pipeline | None = None, settings: Settings | None = Non
 
 
 def _add_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served from here (the fastapi-offline package ships them):
+    FastAPI's default loads them from a CDN, which leaves the page blank offline."""
+    import fastapi_offline
+
     key = [Depends(require_api_key)]
+    assets = Path(fastapi_offline.__file__).parent / "static"
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=key)
     async def openapi() -> JSONResponse:
@@ -120,7 +126,18 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=key)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="data:,",  # the default icon is on a remote site too
+            # null: no badge fetched from the online validator
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    # Swagger UI's own code, no data: public like the chat page's files.
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
 
 def _add_page(app: FastAPI) -> None:

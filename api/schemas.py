@@ -118,8 +118,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_TURNS)
     stream: bool = Field(
         default=False,
-        description="Server-Sent Events: `token` events with draft text, then one `final` event "
-        "with the verified answer (which replaces the draft), or `error`.",
+        description="Server-Sent Events: `status` events (progress), `token` events with answer "
+        "text the citation check has kept, then one `final` event with the answer, or `error`.",
     )
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     trace: bool = False
@@ -293,6 +293,7 @@ class ModelList(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Malformed request (bad JSON, bad file name)."},
     401: {"model": ErrorOut, "description": "API key missing or wrong (when one is configured)."},
+    415: {"model": ErrorOut, "description": "Body sent with a Content-Type other than JSON."},
     422: {"model": ErrorOut, "description": "Request fails validation; `detail` lists fields."},
     429: {"model": ErrorOut, "description": "Too many answers waiting; see Retry-After."},
     503: {"model": ErrorOut, "description": "The model or store backend is unavailable."},

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from llama_index.core.llms import ChatMessage, MessageRole
 
-from rag.cite import Claim, check_draft, render
+from rag.cite import Claim, DraftCheck, check_draft, draft_sentences, render
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.ground import select_evidence, strip_injection
@@ -16,6 +17,8 @@ from rag.types import Answer, CheckDecision, Evidence, Retrieved, StreamEvent, T
 
 if TYPE_CHECKING:
     from rag.llm import ChatModel
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You answer questions about news articles using only the numbered sources given. "
@@ -113,7 +116,7 @@ class Answerer:
             text += f" The sources don't answer {asked}"
         trace.timings["check"] = time.perf_counter() - t
         trace.timings["total"] = sum(
-            v for k, v in trace.timings.items() if k not in ("total", "first_token")
+            v for k, v in trace.timings.items() if k not in ("total", "first_token", "first_text")
         )
         return Answer(question, resolved, text, citations, abstained=False, trace=trace)
 
@@ -133,22 +136,79 @@ class Answerer:
     def answer_stream(
         self, question: str, resolved: str, retrieved: list[Retrieved], timings: dict[str, float]
     ) -> Iterator[StreamEvent]:
+        """Progress (``status``), then the answer's text (``token``) only as far as the citation
+        check has kept it, then the ``final`` answer. Token texts concatenate to a prefix of the
+        final answer: a reader never sees a draft sentence the check would throw away."""
+        started = time.perf_counter()
         trace = self._trace(resolved, retrieved, timings)
         asked, evidence = self._ground(resolved, retrieved, trace)
         if not evidence.answerable:
             trace.timings["total"] = sum(trace.timings.values())
-            yield StreamEvent("final", answer=self._abstain(question, resolved, evidence, trace))
+            answer = self._abstain(question, resolved, evidence, trace)
+            yield from _rest(answer, "", started)
             return
         t = time.perf_counter()
         parts: list[str] = []
+        kept = _KeptText(evidence, asked)
         for delta in self.model.stream(
             build_messages(asked, evidence), self.settings.llm.max_tokens
         ):
             if not parts:
+                # Only once the model writes: the first event is what the API waits for before
+                # it sends its 200, so a model that is down is still a 503, not an error event.
                 trace.timings["first_token"] = time.perf_counter() - t
+                yield StreamEvent("status", text=_progress(retrieved, evidence))
             parts.append(delta)
-            yield StreamEvent("token", text=delta)
+            if new := kept.update("".join(parts)):
+                trace.timings.setdefault("first_text", time.perf_counter() - started)
+                yield StreamEvent("token", text=new)
         trace.timings["generate"] = time.perf_counter() - t
-        yield StreamEvent(
-            "final", answer=self._finish(question, resolved, asked, evidence, "".join(parts), trace)
-        )
+        # The whole draft checked again from the start: the same answer `answer()` gives.
+        answer = self._finish(question, resolved, asked, evidence, "".join(parts), trace)
+        yield from _rest(answer, kept.shown, started)
+
+
+def _progress(retrieved: list[Retrieved], evidence: Evidence) -> str:
+    """What the reader waits for, in words: no answer text, which is not checked yet."""
+    n = len(evidence.sentences)
+    return (
+        f"read {len(retrieved)} passages; checking an answer against "
+        f"{n} source sentence{'s' if n != 1 else ''}…"
+    )
+
+
+class _KeptText:
+    """The part of the answer a growing draft has already settled: its complete sentences are
+    checked one by one, and the kept ones rendered as the final answer will begin."""
+
+    def __init__(self, evidence: Evidence, question: str) -> None:
+        self.evidence = evidence
+        self.check = DraftCheck(evidence, question)
+        self.fed = 0
+        self.shown = ""
+
+    def update(self, draft: str) -> str:
+        """New answer text settled by ``draft`` (empty when none). The last sentence of a draft
+        still being written is not complete, so it waits."""
+        complete = draft_sentences(draft)[:-1]
+        if len(complete) <= self.fed:
+            return ""
+        for sentence in complete[self.fed :]:
+            self.check.add(sentence)
+        self.fed = len(complete)
+        text, _ = render(self.check.settled(), self.evidence.retrieved)
+        if len(text) <= len(self.shown) or not text.startswith(self.shown):
+            return ""
+        new, self.shown = text[len(self.shown) :], text
+        return new
+
+
+def _rest(answer: Answer, shown: str, started: float) -> Iterator[StreamEvent]:
+    """The answer text not yet sent, then the final answer."""
+    if answer.answer.startswith(shown) and len(answer.answer) > len(shown):
+        answer.trace.timings.setdefault("first_text", time.perf_counter() - started)
+        yield StreamEvent("token", text=answer.answer[len(shown) :])
+    elif not answer.answer.startswith(shown):
+        # Cannot happen while the check is deterministic; the final answer still replaces it.
+        log.warning("streamed text is not a prefix of the final answer: %r", shown)
+    yield StreamEvent("final", answer=answer)

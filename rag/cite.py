@@ -108,24 +108,75 @@ def states_answer(claim: str, cited: list[Sentence], kind: str, question: str) -
     return not names or any(n in fold(claim) for n in names)
 
 
+_OPENING = "“"
+_CLOSING = "”"
+
+
 def quote(s: Sentence) -> str:
-    text = s.text.strip().strip('“”"')
+    """A source sentence quoted: its own quotation marks nested as ‘…’ (a mark whose partner lies
+    outside the sentence dropped), and "…" before a clause cut from the middle of a sentence,
+    which would otherwise read as a sentence starting in lower case."""
+    text = _nest_quotes(s.text.strip())
+    if text[:1].islower():
+        text = "…" + text
     return f"“{text}”"
 
 
-def check_draft(
-    draft: str, evidence: Evidence, question: str, max_claims: int = 2
-) -> tuple[list[Claim], list[CheckDecision]]:
-    ev = evidence.sentences
-    decisions: list[CheckDecision] = []
-    claims: list[Claim] = []
-    used: set[int] = set()
-    for span in split_sentences(_FILLER.sub("", draft.strip())):
-        text, marks = parse_markers(span.text)
-        if not text or len(claims) >= max_claims:
+def _nest_quotes(text: str) -> str:
+    """Double quotation marks inside a quoted sentence: a pair wrapping all of it is dropped,
+    other pairs become single marks, and a mark without its partner (its quotation began or
+    ends in another sentence) is removed."""
+    marks: list[tuple[int, bool]] = []  # (position, opens)
+    for i, ch in enumerate(text):
+        if ch in _OPENING + _CLOSING + '"':
+            opens = ch == _OPENING or (ch == '"' and (i == 0 or text[i - 1] in " (\n"))
+            marks.append((i, opens))
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for i, opens in marks:
+        if opens:
+            stack.append(i)
+        elif stack:
+            pairs[stack.pop()] = i
+    paired = set(pairs) | set(pairs.values())
+    wrapped = pairs.get(0) == len(text.rstrip(".!?")) - 1 or pairs.get(0) == len(text) - 1
+    out = []
+    for i, ch in enumerate(text):
+        if ch not in _OPENING + _CLOSING + '"':
+            out.append(ch)
+        elif i in paired and not (wrapped and (i == 0 or i == pairs[0])):
+            out.append("‘" if i in pairs else "’")
+    return "".join(out)
+
+
+def draft_sentences(draft: str) -> list[str]:
+    """The draft's sentences as the check reads them: opening filler dropped."""
+    return [span.text for span in split_sentences(_FILLER.sub("", draft.strip()))]
+
+
+class DraftCheck:
+    """The citation check, one draft sentence at a time, so a stream can show each kept sentence
+    as soon as nothing later in the draft can change it.
+
+    ``add`` checks one sentence; ``settled`` is the claims that ``finish`` can no longer move or
+    remove; ``finish`` completes the answer (the kind asked for, evidence for other parts).
+    """
+
+    def __init__(self, evidence: Evidence, question: str, max_claims: int = 2) -> None:
+        self.evidence = evidence
+        self.question = question
+        self.max_claims = max_claims
+        self.claims: list[Claim] = []
+        self.decisions: list[CheckDecision] = []
+        self.used: set[int] = set()
+
+    def add(self, sentence: str) -> None:
+        ev = self.evidence.sentences
+        text, marks = parse_markers(sentence)
+        if not text or len(self.claims) >= self.max_claims:
             if text:
-                decisions.append(CheckDecision(span.text, "dropped", "answer already complete"))
-            continue
+                self.decisions.append(CheckDecision(sentence, "dropped", "answer already complete"))
+            return
         bad = [n for n in marks if not 1 <= n <= len(ev)]
         cites = [ev[n - 1] for n in dict.fromkeys(marks) if 1 <= n <= len(ev)]
         note = f"; dropped marker(s) {bad} pointing nowhere" if bad else ""
@@ -136,48 +187,84 @@ def check_draft(
                 if supported(text, [s])[0]:
                     cites, ok, why = [s], True, f"cited [{i + 1}] for it (it had no marker)"
                     break
-        if ok and not states_answer(text, cites, evidence.answer_type, question):
-            ok, why = False, f"does not state the {evidence.answer_type} its source gives"
-        if ok and not set(content_stems(text)) - set(content_stems(question)):
+        kind = self.evidence.answer_type
+        if ok and not states_answer(text, cites, kind, self.question):
+            ok, why = False, f"does not state the {kind} its source gives"
+        if ok and not set(content_stems(text)) - set(content_stems(self.question)):
             ok, why = False, "only restates the question"
+        if ok and self._repeats(text):
+            # A draft sentence replaced by its source's quote, then the source copied again.
+            self.decisions.append(
+                CheckDecision(sentence, "dropped", "repeats what the answer already says")
+            )
+            return
         if ok:
-            claims.append(Claim(text, cites))
-            used.update(ev.index(s) for s in cites)
-            decisions.append(CheckDecision(span.text, "kept", why + note))
-            continue
-        idx = next((i for i in range(len(ev)) if i not in used), None)
+            self.claims.append(Claim(text, cites))
+            self.used.update(ev.index(s) for s in cites)
+            self.decisions.append(CheckDecision(sentence, "kept", why + note))
+            return
+        idx = next((i for i in range(len(ev)) if i not in self.used), None)
         if idx is None:
-            decisions.append(CheckDecision(span.text, "dropped", why + note))
-            continue
-        used.add(idx)
-        claims.append(Claim(quote(ev[idx]), [ev[idx]]))
-        decisions.append(CheckDecision(span.text, "replaced", why + note, replacement=ev[idx].text))
-    # The answer must state what was asked for, from every piece of evidence chosen for it.
-    kind = evidence.answer_type
-    if not any(has_kind(c.text, kind, question) for c in claims):
+            self.decisions.append(CheckDecision(sentence, "dropped", why + note))
+            return
+        self.used.add(idx)
+        self.claims.append(Claim(quote(ev[idx]), [ev[idx]]))
+        self.decisions.append(
+            CheckDecision(sentence, "replaced", why + note, replacement=ev[idx].text)
+        )
+
+    def _repeats(self, text: str) -> bool:
+        """Every content word of ``text`` is already in the answer: it would say nothing new."""
+        said = {t for c in self.claims for t in content_stems(c.text)}
+        return bool(said) and set(content_stems(text)) <= said
+
+    def _states_kind(self) -> bool:
+        kind = self.evidence.answer_type
+        return any(has_kind(c.text, kind, self.question) for c in self.claims)
+
+    def settled(self) -> list[Claim]:
+        """Claims already in their final place: ``finish`` only puts a quote *first* when no claim
+        states the kind asked for, and otherwise only appends."""
+        return list(self.claims) if self._states_kind() else []
+
+    def finish(self) -> tuple[list[Claim], list[CheckDecision]]:
+        ev = self.evidence.sentences
+        claims, decisions, used = list(self.claims), list(self.decisions), set(self.used)
+        # The answer must state what was asked for, from every piece of evidence chosen for it.
+        kind = self.evidence.answer_type
+        if not self._states_kind():
+            for i, s in enumerate(ev):
+                if i not in used:
+                    claims.insert(0, Claim(quote(s), [s]))
+                    used.add(i)
+                    decisions.append(
+                        CheckDecision(
+                            "",
+                            "added",
+                            f"the draft did not state the {kind} asked for",
+                            replacement=s.text,
+                        )
+                    )
+                    break
         for i, s in enumerate(ev):
             if i not in used:
-                claims.insert(0, Claim(quote(s), [s]))
+                claims.append(Claim(quote(s), [s]))
                 used.add(i)
                 decisions.append(
                     CheckDecision(
-                        "",
-                        "added",
-                        f"the draft did not state the {kind} asked for",
-                        replacement=s.text,
+                        "", "added", "evidence for another part of the question", replacement=s.text
                     )
                 )
-                break
-    for i, s in enumerate(ev):
-        if i not in used:
-            claims.append(Claim(quote(s), [s]))
-            used.add(i)
-            decisions.append(
-                CheckDecision(
-                    "", "added", "evidence for another part of the question", replacement=s.text
-                )
-            )
-    return claims, decisions
+        return claims, decisions
+
+
+def check_draft(
+    draft: str, evidence: Evidence, question: str, max_claims: int = 2
+) -> tuple[list[Claim], list[CheckDecision]]:
+    check = DraftCheck(evidence, question, max_claims)
+    for sentence in draft_sentences(draft):
+        check.add(sentence)
+    return check.finish()
 
 
 def render(

@@ -26,6 +26,7 @@ from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
 from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, StreamEvent, Turn
+from rag.uploads import kept_file, remove_file, safe_name
 
 if TYPE_CHECKING:
     from rag.llm import ChatModel
@@ -116,17 +117,27 @@ class Pipeline:
         return report
 
     def add_file(self, filename: str, data: bytes) -> IngestReport:
-        """An uploaded file: parsed fully before anything is written; same name = replacement."""
-        parsed = parse_file(filename, data)
-        with self._write_lock:
-            report = self.indexer.sync([parsed], folder="")
+        """An uploaded file, kept as a file in the sources folder (rag/uploads.py) and indexed
+        as part of that folder, so a re-index finds it again. Parsed fully before anything is
+        written; same name = replacement; if indexing fails the folder is left as it was."""
+        name = safe_name(filename)
+        parsed = parse_file(name, data)
+        root = Path(self.settings.sources_dir)
+        with self._write_lock, kept_file(root, name, data):
+            report = self.indexer.sync([parsed], folder=str(root.resolve()))
         self.retriever.lexical.invalidate()
         return report
 
-    def remove_source(self, source_id: str) -> int:
+    def remove_source(self, source_id: str, delete_file: bool = False) -> int:
+        """Drop a source from the index; with ``delete_file``, also its file when that file is
+        in the sources folder (so a re-index does not bring it back). Files ingested from any
+        other folder are never deleted."""
         stored = self._stored(source_id)
+        root = Path(self.settings.sources_dir)
         with self._write_lock:
             self.store.delete_source(source_id)
+            if delete_file and stored.folder == str(root.resolve()):
+                remove_file(root, source_id)
         self.retriever.lexical.invalidate()
         return stored.source.paragraphs
 

@@ -184,8 +184,10 @@ class IngestReport:
 
 @dataclass
 class StreamEvent:
-    """Streaming: ``token`` events carry draft text; one ``final`` event carries the Answer."""
+    """Streaming: ``status`` events say what is being done (no answer text); ``token`` events
+    carry answer text the citation check has kept, in order (together a prefix of the final
+    answer); one ``final`` event carries the Answer."""
 
-    kind: Literal["token", "final"]
+    kind: Literal["status", "token", "final"]
     text: str = ""
     answer: Answer | None = None

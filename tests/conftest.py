@@ -35,12 +35,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def copy_of_seeds(folder: Path) -> Path:
+    """A writable copy of seeds/ at ``folder`` (made once; reused if it is there)."""
+    if not folder.exists():
+        shutil.copytree(SEEDS, folder)
+    return folder
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a test: its own data folder; any field may be overridden."""
 
     def make(**overrides: object) -> Settings:
-        base: dict[str, object] = {"data_dir": tmp_path / "data", "sources_dir": SEEDS}
+        # A copy of seeds/: uploads are written to the sources folder, never to the repo's.
+        base: dict[str, object] = {
+            "data_dir": tmp_path / "data",
+            "sources_dir": copy_of_seeds(tmp_path / "sources-of-settings"),
+        }
         base.update(overrides)
         return Settings(**base)
 
@@ -57,8 +68,9 @@ def pipeline(make_settings: Callable[..., Settings]) -> Pipeline:
 def seeded_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """One pipeline with seeds/ ingested, shared by tests that only read (model loads lazily)."""
     data = tmp_path_factory.mktemp("seeded")
-    p = build_pipeline(Settings(data_dir=data, sources_dir=SEEDS))
-    p.ingest(SEEDS)
+    folder = copy_of_seeds(data / "sources")
+    p = build_pipeline(Settings(data_dir=data / "chroma", sources_dir=folder))
+    p.ingest(folder)
     return p
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdmissionDep, PipelineDep, RequireKey, SettingsDep
+from api.deps import AdmissionDep, JsonBody, PipelineDep, RequireKey, SettingsDep
 from api.routes._common import TraceQuery
 from api.schemas import ERRORS, AnswerOut, AskRequest, check_question
 
@@ -16,6 +16,7 @@ router = APIRouter(tags=["answers"], dependencies=[RequireKey], responses=ERRORS
 
 @router.post(
     "/api/ask",
+    dependencies=[JsonBody],
     response_model=AnswerOut,
     response_model_exclude_unset=True,  # `trace` appears only when asked for
     summary="Answer one question from the sources, with verified citations",

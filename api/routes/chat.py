@@ -1,4 +1,4 @@
-"""POST /api/chat: a conversation; JSON, or Server-Sent Events with draft tokens then the answer."""
+"""POST /api/chat: a conversation; JSON, or Server-Sent Events: progress, checked text, answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdmissionDep, PipelineDep, RequireKey, SettingsDep
+from api.deps import AdmissionDep, JsonBody, PipelineDep, RequireKey, SettingsDep
 from api.routes._common import (
     SSE_HEADERS,
     BlockingStream,
@@ -29,14 +29,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["answers"], dependencies=[RequireKey], responses=ERRORS)
 
 SSE_DOC = (
-    'With `stream: true`: `event: token` / `data: {"text": delta}` while the model writes the '
-    "draft, then one `event: final` whose data is the answer object (the verified answer, which "
-    'may differ from the draft: replace it), or `event: error` / `data: {"error": ...}`.'
+    'With `stream: true`: `event: status` / `data: {"text": "reading 8 passages…"}` while the '
+    'sources are read and the answer is written and checked (progress only, never answer '
+    'text); `event: token` / `data: {"text": delta}` with answer text the citation check has '
+    "kept (the deltas concatenate to the start of the final answer, never to text it drops); "
+    "then one `event: final` whose data is the answer object, or "
+    '`event: error` / `data: {"error": ...}`.'
 )
 
 
 @router.post(
     "/api/chat",
+    dependencies=[JsonBody],
     response_model=AnswerOut,
     response_model_exclude_unset=True,
     summary="Answer the last message of a conversation (optionally streamed as SSE)",
@@ -78,8 +82,8 @@ async def _sse(
     final = False
     try:
         async for event in drain(first, stream):
-            if event.kind == "token":
-                yield _event("token", {"text": event.text})
+            if event.kind in ("status", "token"):
+                yield _event(event.kind, {"text": event.text})
             elif event.kind == "final" and event.answer is not None:
                 final = True
                 yield _event("final", event.answer.to_dict(trace=with_trace))

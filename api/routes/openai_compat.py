@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdmissionDep, PipelineDep, RequireKey, SettingsDep
+from api.deps import AdmissionDep, JsonBody, PipelineDep, RequireKey, SettingsDep
 from api.routes._common import SSE_HEADERS, conversation, dumps
 from api.schemas import ERRORS, ModelList, OpenAIChatRequest
 from rag.types import Answer
@@ -30,6 +30,7 @@ _PIECES = re.compile(r"\s*\S+|\s+")  # words with their leading space: deltas re
 
 @router.post(
     "/v1/chat/completions",
+    dependencies=[JsonBody],
     summary="OpenAI-compatible chat completion (citations in an extra `citations` field)",
     description="Content carries inline [n] markers. Streaming yields `chat.completion.chunk` "
     "objects; the last has finish_reason `stop` and `citations`, then `data: [DONE]`.",

@@ -70,18 +70,19 @@ async def get_source(source_id: SourceId, pipeline: PipelineDep) -> dict[str, An
 @router.delete(
     "/{source_id:path}",
     response_model=RemovedOut,
-    summary="Remove a source and its paragraphs from the index",
+    summary="Remove a source: its paragraphs from the index and its file from the sources folder",
     responses=NOT_FOUND,
 )
 async def delete_source(source_id: SourceId, pipeline: PipelineDep) -> dict[str, Any]:
-    removed = await run_in_threadpool(pipeline.remove_source, source_id)
+    removed = await run_in_threadpool(pipeline.remove_source, source_id, True)
     return {"removed": source_id, "paragraphs": removed}
 
 
 @router.post(
     "",
     response_model=IngestOut,
-    summary="Upload a .txt, .md or .html file (UTF-8); same name replaces, same bytes is a no-op",
+    summary="Upload a .txt, .md or .html file (UTF-8), kept as a file in the sources folder; "
+    "same name replaces, same bytes is a no-op",
     responses={
         **ERRORS,
         413: {"model": ErrorOut, "description": "Over settings.api.max_upload_bytes."},

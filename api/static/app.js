@@ -1,5 +1,5 @@
-// Chat page: streams a draft from POST /api/chat (SSE), then shows the verified answer with
-// clickable citations. Rule: every piece of source text or model output goes in through
+// Chat page: streams POST /api/chat (SSE): progress lines, then answer text the citation check
+// has kept (never an unchecked draft), then the final answer with clickable citations. Rule: every piece of source text or model output goes in through
 // textContent / createTextNode, never innerHTML, so markup in a source is shown, not run.
 "use strict";
 
@@ -66,13 +66,20 @@
     const box = el("article", "msg bot draft");
     box.setAttribute("aria-busy", "true");
     const body = el("p", "body");
-    box.append(el("p", "who", "Answer"), body);
+    box.append(el("p", "who", "Answer"), el("p", "progress"), body);
     log.append(box);
     scrollToEnd(box);
     return box;
   }
 
-  function appendDraft(box, text) {
+  /** Progress ("read 8 passages; checking…") goes beside the answer, never into it. */
+  function showProgress(box, text) {
+    box.querySelector(".progress").textContent = text;
+    announce(text);
+  }
+
+  /** Text the server has already checked: the start of the final answer. */
+  function appendChecked(box, text) {
     box.querySelector(".body").append(document.createTextNode(text));
   }
 
@@ -120,9 +127,14 @@
     if (answer.citations.length) {
       const list = el("ul", "cites");
       list.setAttribute("aria-label", answer.abstained ? "Related paragraphs" : "Sources");
+      const files = new Map(); // title -> the files cited under it
+      for (const c of answer.citations) files.set(c.title, (files.get(c.title) || new Set()).add(c.source));
+      const shared = (c) => files.get(c.title).size > 1;
       for (const c of answer.citations) {
         const item = el("li");
-        item.append(citeButton(c), document.createTextNode(` ${c.title} — paragraph ${c.paragraph + 1}`));
+        // Two sources with one title would read the same: name the file too.
+        const name = shared(c) ? `${c.title} (${c.source})` : c.title;
+        item.append(citeButton(c), document.createTextNode(` ${name} — paragraph ${c.paragraph + 1}`));
         if (c.supports === false) item.append(document.createTextNode(" "), el("span", "note", "(related, not answering)"));
         list.append(item);
       }
@@ -172,7 +184,19 @@
     const link = $("panel-link");
     link.href = sourceUrl(c.source);
     panel.hidden = false;
-    $("panel-title").focus();
+    panel.scrollTop = 0;
+    $("panel-title").focus({ preventScroll: true });
+    const mark = quote.querySelector("mark");
+    if (mark) revealInPanel(mark);
+  }
+
+  /** A long paragraph overflows the panel: bring the highlighted sentence into its view (a
+   * third of the way down), scrolling the panel only, not the conversation. */
+  function revealInPanel(node) {
+    const offset = node.getBoundingClientRect().top - panel.getBoundingClientRect().top;
+    if (offset + node.offsetHeight > panel.clientHeight) {
+      panel.scrollTop += offset - panel.clientHeight / 3;
+    }
   }
 
   function closePanel() {
@@ -286,8 +310,10 @@
         return;
       }
       for await (const event of sseEvents(res.body)) {
-        if (event.name === "token") {
-          appendDraft(box, event.data.text);
+        if (event.name === "status") {
+          showProgress(box, event.data.text);
+        } else if (event.name === "token") {
+          appendChecked(box, event.data.text);
         } else if (event.name === "final") {
           final = event.data;
           showAnswer(box, final, question);

@@ -52,7 +52,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "le",
         ),
         (
-            "streaming first token p50 (s)",
+            "streaming first answer text p50 (s)",
             "<= 0.4",
             _ms_to_s(_get(results, "answer", "api_first_token", "p50_ms")),
             0.4,
@@ -178,9 +178,9 @@ def markdown(results: dict[str, Any]) -> str:
     answer, base_answer = results.get("answer", {}), _get(results, "baseline", "answer") or {}
     for key, label in (
         ("api_ask", "/api/ask (HTTP, warm)"),
-        ("api_first_token", "streaming /api/chat, first token"),
+        ("api_first_token", "streaming /api/chat, first answer text"),
         ("ask", "answer in-process"),
-        ("first_token", "first token in-process"),
+        ("first_token", "first answer text in-process"),
     ):
         ours = answer.get(key) or {}
         base = base_answer.get(key.removeprefix("api_")) or {}

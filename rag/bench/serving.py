@@ -1,5 +1,5 @@
-"""Timings over HTTP against a running `rag serve`: /api/ask latency, streaming first token,
-and concurrent clients. Every loop here is bounded in count and in time."""
+"""Timings over HTTP against a running `rag serve`: /api/ask latency, streaming first answer
+text, and concurrent clients. Every loop here is bounded in count and in time."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def stage_medians(timings: list[dict[str, float]]) -> dict[str, float | None]:
 
 
 def first_token(url: str, questions: list[str]) -> dict[str, Any]:
-    """Time from sending a streaming /api/chat request to its first SSE event with text
-    (``token``; or ``final`` when the pipeline abstains without drafting)."""
+    """Time from sending a streaming /api/chat request to its first SSE event with answer text
+    (``token``: text the citation check has kept; or ``final``). ``status`` events are progress,
+    not answer text, and are not counted."""
     seconds: list[float] = []
     stages: list[dict[str, float]] = []
     drafted = 0

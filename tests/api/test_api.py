@@ -9,6 +9,7 @@ deletes runs against the real pipeline (embedded Chroma in a tmp dir, MiniLM).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from rag.config import APISettings, Settings
 from rag.errors import BackendUnavailable, Busy
 from rag.pipeline import Pipeline
 from rag.types import Answer, Citation, IngestReport, StreamEvent, Trace
+from rag.wiring import build_pipeline
 
 SEED_1 = "001_b162a8e02d0cef5d.txt"
 
@@ -112,8 +114,6 @@ def test_lone_surrogates_and_deep_nesting_are_4xx_not_500(client: TestClient) ->
 
 def test_wrong_shapes_and_content_types(client: TestClient) -> None:
     cases: list[tuple[str, dict[str, Any]]] = [
-        ("/api/ask", {"data": {"question": "x"}}),  # form-encoded
-        ("/api/ask", {"content": "question?", "headers": {"content-type": "text/plain"}}),
         ("/api/ask", {"json": ["a", "list"]}),
         ("/api/ask", {"json": {"question": 42}}),
         ("/api/ask", {"json": {"question": "ok?", "questoin": "typo"}}),
@@ -122,6 +122,31 @@ def test_wrong_shapes_and_content_types(client: TestClient) -> None:
     ]
     for path, kwargs in cases:
         assert_json_error(client.post(path, **kwargs), 400, 422)
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/api/chat", "/v1/chat/completions"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "text/html"],
+)
+def test_json_sent_as_another_media_type_is_415_saying_so(
+    client: TestClient, path: str, content_type: str
+) -> None:
+    body = json.dumps({"question": "Who?", "messages": [user()]})
+    r = client.post(path, content=body, headers={"content-type": content_type})
+    error = assert_json_error(r, 415)["error"]
+    assert "application/json" in error and content_type.split(";")[0] in error
+
+
+def test_json_media_types_and_a_missing_content_type_are_read_as_json(client: TestClient) -> None:
+    # Past the media type check, validation answers (the fake pipeline is never reached).
+    for headers in (
+        {"content-type": "application/json; charset=utf-8"},
+        {"content-type": "application/merge-patch+json"},
+        {},
+    ):
+        r = client.post("/api/ask", content=b'{"question": " "}', headers=headers)
+        assert_json_error(r, 422)
 
 
 def user(content: str = "Who?") -> dict[str, str]:
@@ -348,6 +373,15 @@ def test_cors_is_off_by_default_and_configurable(client: TestClient, tmp_path: P
         assert r.headers["access-control-allow-origin"] == "http://example.test"
 
 
+def test_docs_load_swagger_ui_from_this_server(client: TestClient) -> None:
+    html = client.get("/docs").text
+    assert "https://" not in html and "http://" not in html, html  # no CDN: offline works
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', html):
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 1000, asset
+    assert "/docs/assets/swagger-ui-bundle.js" in html
+
+
 def test_page_is_served_with_a_strict_content_security_policy(client: TestClient) -> None:
     r = client.get("/")
     assert "script-src 'self'" in r.headers["content-security-policy"]
@@ -533,6 +567,77 @@ def test_upload_is_idempotent_and_delete_removes(empty: TestClient) -> None:
     assert_json_error(empty.delete("/api/sources/harbour.md"), 404)
 
 
+def test_upload_is_kept_as_a_file_a_reindex_brings_back(
+    empty: TestClient, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    folder = pipeline.settings.sources_dir
+    doc = b"# Harbour notes\n\nThe harbour of Valparaiso reopened on Tuesday after the storm.\n"
+    r = empty.post("/api/sources", files={"file": ("harbour notes.md", doc, "text/markdown")})
+    assert r.status_code == 200 and r.json()["added"] == ["harbour notes.md"], r.text
+    assert (folder / "harbour notes.md").read_bytes() == doc  # the file, as sent
+    before = empty.get("/api/sources/harbour notes.md").json()
+    # A re-index from scratch (new data folder: a new embedding model would need one too).
+    fresh = build_pipeline(pipeline.settings.model_copy(update={"data_dir": tmp_path / "fresh"}))
+    report = fresh.ingest(folder, prune=True)
+    assert "harbour notes.md" in report.added and report.removed == []
+    source, paragraphs = fresh.get_source("harbour notes.md")
+    assert source.to_dict() == before["source"]
+    assert [p.to_dict() for p in paragraphs] == before["paragraphs"]
+    # And --prune on the serving pipeline keeps it: it is a file of the folder.
+    assert pipeline.ingest(folder, prune=True).removed == []
+
+
+def test_delete_removes_the_uploaded_file_too(empty: TestClient, pipeline: Pipeline) -> None:
+    folder = pipeline.settings.sources_dir
+    doc = b"Harbour notes\n\nThe harbour of Valparaiso reopened on Tuesday after the storm.\n"
+    assert empty.post("/api/sources", files={"file": ("harbour.txt", doc)}).status_code == 200
+    assert (folder / "harbour.txt").exists()
+    assert empty.delete("/api/sources/harbour.txt").status_code == 200
+    assert not (folder / "harbour.txt").exists()
+    assert "harbour.txt" not in pipeline.ingest(folder).added  # nothing to bring it back
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("cafe\u0301 notes.txt", "caf\u00e9 notes.txt"),  # one file however "é" was typed
+        ("  two   spaces .md", "two spaces .md"),
+        ("what? <now>|*.txt", "what_ _now___.txt"),
+    ],
+    ids=["nfc", "spaces", "reserved"],
+)
+def test_upload_names_are_sanitised_into_the_folder(
+    empty: TestClient, pipeline: Pipeline, sent: str, stored: str
+) -> None:
+    doc = b"Notes\n\nThe harbour of Valparaiso reopened on Tuesday after the storm.\n"
+    r = empty.post("/api/sources", files={"file": (sent, doc)})
+    assert r.status_code == 200 and r.json()["added"] == [stored], r.text
+    assert [p.name for p in pipeline.settings.sources_dir.iterdir() if p.name == stored]
+    assert empty.get(f"/api/sources/{stored}").status_code == 200
+
+
+def test_same_name_replaces_the_file_and_a_failed_index_leaves_the_folder_alone(
+    empty: TestClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = pipeline.settings.sources_dir
+    first = b"Harbour\n\nThe harbour reopened on Tuesday.\n"
+    second = b"Harbour\n\nThe harbour reopened on Wednesday, a day late.\n"
+    empty.post("/api/sources", files={"file": ("harbour.txt", first)})
+    r = empty.post("/api/sources", files={"file": ("harbour.txt", second)})
+    assert r.json()["updated"] == ["harbour.txt"]
+    assert (folder / "harbour.txt").read_bytes() == second
+
+    def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise BackendUnavailable("chroma", "test", "stopped")
+
+    monkeypatch.setattr(pipeline.indexer, "sync", store_down)
+    assert_json_error(empty.post("/api/sources", files={"file": ("harbour.txt", first)}), 503)
+    assert_json_error(empty.post("/api/sources", files={"file": ("new.txt", first)}), 503)
+    assert (folder / "harbour.txt").read_bytes() == second  # the indexed version, still
+    assert not (folder / "new.txt").exists()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -549,6 +654,7 @@ def test_uploads_that_are_not_text_are_refused_with_the_reason(
     body = assert_json_error(empty.post("/api/sources", files={"file": ("bad.txt", data)}), 422)
     assert body["file"] == "bad.txt" and body["reason"]
     assert empty.get("/api/sources").json()["sources"] == []  # nothing half-written
+    assert not (empty.app.state.settings.sources_dir / "bad.txt").exists()  # type: ignore[attr-defined]
 
 
 # -- fuzzing from the OpenAPI schema -----------------------------------------------------------
@@ -574,7 +680,7 @@ class CannedPipeline:
     def list_sources(self) -> list[Any]:
         return []
 
-    def _missing(self, source_id: str) -> Any:
+    def _missing(self, source_id: str, *more: Any) -> Any:
         from rag.errors import NotFoundError
 
         raise NotFoundError(f"no source {source_id!r}")

@@ -84,22 +84,50 @@ def test_health_and_readiness(server: Server) -> None:
     assert set(ready.json()["components"]) >= {"store", "model"}
 
 
-def test_chat_streams_tokens_then_one_final_answer(server: Server) -> None:
+def test_chat_streams_progress_then_checked_text_then_one_final_answer(server: Server) -> None:
     body = {"messages": [{"role": "user", "content": QUESTION}], "stream": True}
     with httpx.stream("POST", f"{server.url}/api/chat?trace=true", json=body, timeout=120) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = list(sse_events(r))
     names = [name for name, _ in events]
-    assert names[0] == "token" and names.count("final") == 1 and names[-1] == "final", names
-    assert "error" not in names
-    draft = "".join(data["text"] for name, data in events if name == "token")
+    assert names[0] == "status" and names.count("final") == 1 and names[-1] == "final", names
+    assert "error" not in names and "token" in names
     final = events[-1][1]
-    assert draft.strip()
     assert final["question"] == QUESTION and not final["abstained"]
     assert final["citations"] and "trace" in final
     cited = " ".join(c["text"] for c in final["citations"] if c["supports"])
     assert "twenty-five years" in cited
+
+
+# Questions whose drafts the check changed when the draft itself was streamed (issue 14).
+DRAFT_REPLACED = [
+    QUESTION,
+    "Why did Peru break off diplomatic relations with Mexico?",
+    "What sentence does Castillo face?",
+    "Who expelled the Mexican ambassador?",
+]
+
+
+def test_token_events_never_carry_text_the_final_answer_drops(server: Server) -> None:
+    changed = 0
+    for question in DRAFT_REPLACED:
+        body = {"messages": [{"role": "user", "content": question}], "stream": True}
+        with httpx.stream("POST", f"{server.url}/api/chat?trace=true", json=body, timeout=120) as r:
+            events = list(sse_events(r))
+        final = events[-1][1]
+        assert events[-1][0] == "final", events[-1]
+        shown = ""
+        for name, data in events:
+            if name == "token":
+                shown += data["text"]
+                assert final["answer"].startswith(shown), (question, shown, final["answer"])
+            elif name == "status":
+                assert data["text"] not in final["answer"]
+        assert shown == final["answer"], question
+        changed += final["trace"]["draft"].strip() != final["answer"]
+    # The test proves something only if some drafts were not the answer.
+    assert changed, "every draft was the final answer: no question here exercises the check"
 
 
 def test_client_disconnect_mid_stream_frees_the_admission_slot(server: Server) -> None:
@@ -107,7 +135,7 @@ def test_client_disconnect_mid_stream_frees_the_admission_slot(server: Server) -
     body = {"messages": [{"role": "user", "content": "Who is José Jerí?"}], "stream": True}
     with httpx.stream("POST", f"{server.url}/api/chat", json=body, timeout=120) as r:
         for line in r.iter_lines():
-            if line.startswith("event: token"):
+            if line.startswith("event: status"):
                 break  # hang up while the model is still writing
     deadline = time.monotonic() + 60
     while admission.active and time.monotonic() < deadline:

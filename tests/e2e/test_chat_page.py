@@ -3,6 +3,8 @@ against a real uvicorn server, the real pipeline and the bundled model."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import threading
 import time
@@ -39,6 +41,21 @@ HOSTILE = (
     "in large letters.\n\n"
     "The Zorblax festival is held every June on the shore of Lake Quentaria.\n"
 )
+
+# A paragraph far longer than the citation panel, its one fact at the very end.
+LONG_NAME = "quentaria_lighthouse.txt"
+LONG = (
+    "Quentaria lighthouse history\n\n"
+    + "The harbour board of Quentaria met every spring to review the accounts of the port. " * 60
+    + "The Quentaria lighthouse keeper, Ilse Varnholt, retired in 1987 after 41 years of service."
+    + "\n"
+)
+# Two sources with one title: the citation list must tell them apart.
+TWIN_TITLE = "Harbour report"
+TWINS = {
+    "harbour_north.txt": f"{TWIN_TITLE}\n\nThe north harbour of Vellmar reopened on 4 May 2024.\n",
+    "harbour_south.txt": f"{TWIN_TITLE}\n\nThe south harbour of Vellmar closed on 9 June 2024.\n",
+}
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True)
@@ -80,10 +97,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from rag.config import Settings
     from rag.wiring import build_pipeline
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("page-data"), sources_dir=SEEDS)
+    sources = tmp_path_factory.mktemp("page-sources")  # uploads are written here
+    shutil.copytree(SEEDS, sources, dirs_exist_ok=True)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("page-data"), sources_dir=sources)
     p = build_pipeline(settings)
-    p.ingest(SEEDS)
+    p.ingest(sources)
     p.add_file(HOSTILE_NAME, HOSTILE.encode())
+    p.add_file(LONG_NAME, LONG.encode())
+    for name, text in TWINS.items():
+        p.add_file(name, text.encode())
     return p
 
 
@@ -245,3 +267,120 @@ def test_errors_are_shown_in_words(server: Server, page: Any) -> None:
     box.fill("   ")  # whitespace never leaves the page
     box.press("Enter")
     assert problems.count() == 2 and page.errors == []
+
+
+# Records every text the answer bodies show, as it changes (tokens arrive between polls).
+WATCH_BODIES = """
+window.__seen = [];
+new MutationObserver(() => {
+  document.querySelectorAll("article.msg.bot").forEach((box, i) => {
+    const body = box.querySelector(".body");
+    if (body) window.__seen.push([i, body.textContent]);
+  });
+}).observe(document.getElementById("log"), {childList: true, subtree: true, characterData: true});
+"""
+
+# Questions whose streamed drafts were replaced by the checked answer before issue 14.
+DRAFT_REPLACED = [
+    "Why did Peru break off diplomatic relations with Mexico?",
+    "What sentence does Castillo face?",
+    "Who expelled the Mexican ambassador?",
+]
+
+
+def test_answer_area_never_shows_text_the_final_answer_lacks(server: Server, page: Any) -> None:
+    page.goto(server.url)
+    page.evaluate(WATCH_BODIES)
+    finals = []
+    for question in DRAFT_REPLACED:
+        finals.append(ask(page, question).locator(".body").text_content())
+    seen = page.evaluate("window.__seen")
+    assert seen, "the observer saw nothing: the test proves nothing"
+    shown_before_final = [(i, text) for i, text in seen if text and text != finals[i]]
+    for i, text in seen:
+        assert finals[i].startswith(text), (DRAFT_REPLACED[i], text, finals[i])
+    print(f"\n{len(shown_before_final)} partial texts shown, all the start of the final answer")
+    assert page.errors == []
+
+
+def test_citation_panel_scrolls_the_highlighted_sentence_into_view(
+    server: Server, page: Any
+) -> None:
+    page.goto(server.url)
+    answer = ask(page, "When did the Quentaria lighthouse keeper retire?")
+    button = answer.locator("button.cite").first
+    assert button.count(), answer.inner_text()
+    button.click()
+    panel = page.locator("#panel")
+    mark = panel.locator("#panel-text mark")
+    sync_api.expect(mark).to_contain_text("1987")
+    panel_box, mark_box = panel.bounding_box(), mark.bounding_box()
+    assert panel.evaluate("p => p.scrollHeight > p.clientHeight")  # the paragraph overflows
+    assert panel_box["y"] <= mark_box["y"], (panel_box, mark_box)
+    assert mark_box["y"] + mark_box["height"] <= panel_box["y"] + panel_box["height"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat_page_long_paragraph.png"))
+
+
+def test_sources_with_the_same_title_are_told_apart(server: Server, page: Any) -> None:
+    # The pipeline picks one sentence per part of a question, so no seed question reliably
+    # cites both twins; the answer is built here from their real paragraphs (served by the
+    # API) and handed to the real page as the stream's final event.
+    citations = []
+    for n, name in enumerate(TWINS, 1):
+        detail = page.request.get(f"{server.url}/api/sources/{name}").json()
+        para = detail["paragraphs"][0]
+        citations.append(
+            {
+                **para,
+                "n": n,
+                "score": 0.5,
+                "paragraph": para["index"],
+                "paragraph_id": para["id"],
+                "supports": True,
+                "quote_start": para["start"],
+                "quote_end": para["end"],
+            }
+        )
+    answer = {
+        "question": "q",
+        "resolved_question": "q",
+        "abstained": False,
+        "timings": {},
+        "answer": "The north harbour reopened [1]. The south harbour closed [2].",
+        "citations": citations,
+    }
+    body = f"event: final\ndata: {json.dumps(answer)}\n\n"
+    page.route(
+        "**/api/chat",
+        lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "text/event-stream"}, body=body
+        ),
+    )
+    page.goto(server.url)
+    items = ask(page, "What happened to the harbours of Vellmar?").locator("ul.cites li")
+    texts = [items.nth(i).inner_text() for i in range(items.count())]
+    assert texts == [
+        f"[1] {TWIN_TITLE} (harbour_north.txt) — paragraph 1",
+        f"[2] {TWIN_TITLE} (harbour_south.txt) — paragraph 1",
+    ], texts
+    # One title cited once keeps the plain label (the file name shows in the panel).
+    page.unroute("**/api/chat")
+    single = ask(page, "What prison sentence are prosecutors seeking for Betssy Chávez?")
+    assert ".txt)" not in single.locator("ul.cites").inner_text()
+
+
+def test_api_docs_render_offline_from_local_files(server: Server, page: Any) -> None:
+    console_errors: list[str] = []
+    elsewhere: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((server.url, "data:")) else elsewhere.append(r.url),
+    )
+    page.goto(server.url + "/docs")
+    sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Grounded answers", timeout=30_000
+    )
+    sync_api.expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert elsewhere == [] and console_errors == [] and page.errors == []

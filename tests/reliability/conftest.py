@@ -9,6 +9,7 @@ context manager, also when the test fails.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -278,9 +279,12 @@ def standin() -> Iterator[OllamaStandIn]:
 def standin_settings(data_dir: Path, url: str, timeout: float = 2.0, **more: Any) -> Settings:
     """Settings for a fast real pipeline: hashed embeddings, model behind the Ollama stand-in,
     embedded Chroma in ``data_dir``. Built explicitly: no environment leaks in."""
+    sources = data_dir.with_name(f"{data_dir.name}-sources")  # uploads land here, not in seeds/
+    if not sources.exists():
+        shutil.copytree(SEEDS, sources)
     base: dict[str, Any] = {
         "data_dir": data_dir,
-        "sources_dir": SEEDS,
+        "sources_dir": sources,
         "embed": {"backend": "hash"},
         "llm": {"backend": "ollama", "model": "llama3.2", "timeout": timeout},
         "ollama": {"host": url},

@@ -1,0 +1,100 @@
+"""The citation check's pure logic on hand-made evidence: quotes of source sentences, the settled
+part of an answer a stream may show, and answers that must not say the same thing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.cite import DraftCheck, check_draft, quote, render
+from rag.types import Evidence, Paragraph, Retrieved, Sentence
+
+TEXT = (
+    "Prosecutors are seeking 34 years in prison for Pedro Castillo over the failed "
+    "self-coup. Castillo denies the charges."
+)
+
+
+def sentence(text: str, para: Paragraph | None = None) -> Sentence:
+    p = para or Paragraph("p1", "a.txt", "A", 0, 0, len(text), text, "h")
+    start = p.text.find(text)
+    return Sentence(text, p, p.start + max(start, 0), p.start + max(start, 0) + len(text))
+
+
+def evidence(*texts: str, kind: str = "duration") -> Evidence:
+    paragraph = Paragraph("p1", "a.txt", "A", 0, 0, len(" ".join(texts)), " ".join(texts), "h")
+    sentences = [sentence(t, paragraph) for t in texts]
+    return Evidence("q", kind, sentences, [Retrieved(paragraph, 1.0)], answerable=True)
+
+
+@pytest.mark.parametrize(
+    ("source", "quoted"),
+    [
+        ("Castillo denies the charges.", "“Castillo denies the charges.”"),
+        ("“We will respond.”", "“We will respond.”"),  # a pair around it all: the outer marks
+        ("“We will respond,” Jerí said.", "“‘We will respond,’ Jerí said.”"),
+        # A clause cut from mid-sentence, its quotation opened in the part left out.
+        (
+            "the administration will respond,” he said.",
+            "“…the administration will respond, he said.”",
+        ),
+        ('He said: "We will respond.', "“He said: We will respond.”"),  # closed in another sentence
+        ("the administration was “unfriendly”.", "“…the administration was ‘unfriendly’.”"),
+    ],
+    ids=["plain", "wrapped", "inner-pair", "stray-closing", "stray-opening", "clause"],
+)
+def test_quotes_nest_marks_drop_strays_and_mark_a_cut(source: str, quoted: str) -> None:
+    assert quote(sentence(source)) == quoted
+
+
+def test_settled_is_empty_until_a_claim_states_the_kind_asked_for() -> None:
+    ev = evidence(
+        "Prosecutors are seeking 34 years in prison for Pedro Castillo over the failed self-coup.",
+        "Castillo denies the charges.",
+    )
+    question = "What sentence does Castillo face?"
+    check = DraftCheck(ev, question)
+    check.add("Castillo denies the charges [2].")
+    assert check.settled() == []  # a quote stating the years may still go first
+    check.add("Prosecutors are seeking 34 years in prison for Castillo [1].")
+    settled = check.settled()
+    assert [c.text for c in settled] == [c.text for c in check.claims]
+    shown, _ = render(settled, ev.retrieved)
+    claims, _ = check.finish()
+    final, _ = render(claims, ev.retrieved)
+    assert final.startswith(shown)
+
+
+def test_draft_check_one_sentence_at_a_time_equals_the_whole_draft() -> None:
+    ev = evidence(
+        "Prosecutors are seeking 34 years in prison for Pedro Castillo over the failed self-coup.",
+        "Castillo denies the charges.",
+    )
+    question = "What sentence does Castillo face?"
+    draft = "Castillo faces 34 years [1]. The moon is made of cheese [2]. Extra sentence [1]."
+    check = DraftCheck(ev, question)
+    for s in (
+        "Castillo faces 34 years [1].",
+        "The moon is made of cheese [2].",
+        "Extra sentence [1].",
+    ):
+        check.add(s)
+    one_by_one = render(check.finish()[0], ev.retrieved)[0]
+    assert one_by_one == render(check_draft(draft, ev, question)[0], ev.retrieved)[0]
+
+
+def test_a_sentence_the_answer_already_says_is_not_said_again() -> None:
+    # Reported: "What sentence does Castillo face?" gave the quoted sentence [1], then the same
+    # sentence unquoted with [1] again: the first draft sentence was replaced by the quote, the
+    # second copied the source and passed the check.
+    source = (
+        "Prosecutors are seeking 34 years in prison for Pedro Castillo, who has been detained "
+        "since he was arrested."
+    )
+    ev = evidence(source)
+    question = "What sentence does Castillo face?"
+    draft = f"Castillo was pardoned by the president in May [1]. {source[:-1]} [1]."
+    claims, decisions = check_draft(draft, ev, question)
+    text, _ = render(claims, ev.retrieved)
+    assert text.count("34 years in prison") == 1, text
+    assert [d.action for d in decisions] == ["replaced", "dropped"]
+    assert "repeats" in decisions[-1].reason
