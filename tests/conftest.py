@@ -78,8 +78,12 @@ def seeded_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def standin_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """One pipeline over the stand-in articles: a second corpus, with facts the seeds lack."""
     data = tmp_path_factory.mktemp("standin")
-    p = build_pipeline(Settings(data_dir=data, sources_dir=STANDIN_SEEDS))
-    p.ingest(STANDIN_SEEDS)
+    folder = data / "sources"  # the articles only: the folder's README and gold file are not
+    folder.mkdir()
+    for article in STANDIN_SEEDS.glob("*.txt"):
+        shutil.copy(article, folder)
+    p = build_pipeline(Settings(data_dir=data / "chroma", sources_dir=folder))
+    p.ingest(folder)
     return p
 
 
