@@ -80,7 +80,9 @@ def test_a_weekday_in_one_article_gets_its_calendar_date_from_the_other(
     assert len({c.source for c in a.citations}) >= 1
 
 
-def test_streaming_yields_progress_and_checked_text_then_one_verified_answer(standin_pipeline: Pipeline) -> None:
+def test_streaming_yields_progress_and_checked_text_then_one_verified_answer(
+    standin_pipeline: Pipeline,
+) -> None:
     events = list(standin_pipeline.ask_stream("Who is Chávez's lawyer?"))
     assert events[-1].kind == "final" and events[-1].answer is not None
     assert {e.kind for e in events[:-1]} <= {"status", "token"}
