@@ -29,7 +29,7 @@ from eval.gold import GoldItem, load_gold, load_squad
 from eval.metrics import normalize_gold, supports
 from eval.run import read_source_texts
 from rag.features import QUESTION_FEATURES, SENTENCE_FEATURES, Extraction, question_features
-from rag.selector import DEFAULT_MODEL, Logistic, SelectorModel, fit_logistic
+from rag.selector import DEFAULT_MODEL, Logistic, SelectorModel, fit_listwise, fit_logistic
 
 SQUAD = Path("eval/data/squad2-dev-a.json")
 GOLD = Path("eval/gold/seeds.jsonl")
@@ -204,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", type=Path, default=Path("seeds"), help="folder of --gold")
     ap.add_argument("--no-gold", action="store_true", help="fit on SQuAD only")
     ap.add_argument("--max-wrong", type=float, default=0.08)
+    ap.add_argument(
+        "--sentence-model",
+        choices=("listwise", "pointwise"),
+        default="pointwise",
+        help="softmax over each question's candidates, or one logistic over all sentences",
+    )
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--data-dir", type=Path, default=Path(".rag-data"))
@@ -262,7 +268,17 @@ def main(argv: list[str] | None = None) -> int:
 
     fit_rows, report_rows = part("fit"), part("report")
     x, y = _x([r for r in fit_rows if r.answerable])
-    sm = fit_logistic(x, y, SENTENCE_FEATURES, l2=args.l2)
+    if args.sentence_model == "listwise":
+        sm = fit_listwise(
+            [
+                (np.stack([c.features for c in r.extraction.candidates]), r.labels)
+                for r in fit_rows
+                if r.answerable and r.labels.sum()
+            ],
+            SENTENCE_FEATURES,
+        )
+    else:
+        sm = fit_logistic(x, y, SENTENCE_FEATURES, l2=args.l2)
     qx = _qx(sm, fit_rows)
     qy = np.array([r.answerable for r in fit_rows], dtype=float)
     am = fit_logistic(qx, qy, QUESTION_FEATURES, l2=args.l2)
@@ -285,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             "gold_files": [str(g) for g in gold_files],
             "questions": len(fit_rows),
             "sentences": len(y),
+            "sentence_model": args.sentence_model,
         },
         "threshold_chosen_on": {
             "squad_articles": sorted(split["fit"]),

@@ -112,6 +112,39 @@ def fit_logistic(
     return Logistic(names, mean, scale, w[:-1], float(w[-1]))
 
 
+def fit_listwise(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    names: tuple[str, ...],
+    l2: float = 0.01,
+    iters: int = 300,
+    rate: float = 0.5,
+) -> Logistic:
+    """A conditional-logit (softmax) ranker: for each question, its candidates' scores compete
+    for the probability of holding the answer. ``groups``: (features, labels) per question with
+    at least one positive label. The bias is fitted afterwards so that sigmoid(score) is a
+    calibrated per-sentence chance over the same data."""
+    allx = np.vstack([x for x, _ in groups])
+    mean = allx.mean(axis=0)
+    scale = allx.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    zs = [((x - mean) / scale, y / y.sum()) for x, y in groups]
+    w = np.zeros(len(mean))
+    for _ in range(iters):
+        grad = np.zeros_like(w)
+        for z, t in zs:
+            s = z @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            grad += z.T @ (p - t)
+        w -= rate * (grad / len(zs) + l2 * w)
+    scores = np.concatenate([z @ w for z, _ in zs])
+    labels = np.concatenate([y for _, y in groups])
+    calib = fit_logistic(scores[:, None], labels, ("score",), l2=0.0)
+    a = calib.weights[0] / calib.scale[0]
+    b = calib.bias - a * calib.mean[0]
+    return Logistic(names, mean, scale, w * a, float(b))
+
+
 @dataclass(frozen=True)
 class SelectorModel:
     sentence: Logistic
