@@ -6,17 +6,22 @@ BIN := $(VENV)/bin
 # wheel, point pip at a CPU wheel source, e.g. TORCH_PIP_ARGS="--index-url <cpu wheel index>".
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
-# Quality gate on the seeds gold file (the real articles). A regression gate at the level measured
-# on them with the rule-based grounding (answer recall 0.70, abstention 0.77, wrong abstention 0.12,
-# citation P/R 0.84/0.74); the bar of issue 13 replaces it once that is met.
-EVAL_GATE ?= --min answer_recall=0.65 --min abstention_rate=0.70 --max wrong_abstention_rate=0.15 \
-	--min citation_precision=0.80 --min citation_recall=0.70 --max factoid.words_median=40 \
-	--max latency_p50=1.5
+# Quality gates (README: Quality). Set at the measured level, a little below, as regression
+# gates: the bar of issue 13 (recall 0.90 / abstention 0.90 on the seeds; recall 0.80 and
+# abstention 0.50 on unseen SQuAD articles) is not met yet, and these gates do not pretend it is.
+EVAL_GATE ?= --min answer_recall=0.67 --min abstention_rate=0.65 --max wrong_abstention_rate=0.06 \
+	--min citation_precision=0.80 --min citation_recall=0.80 --max factoid.words_median=25 \
+	--max role_reversal_rate=0 --max latency_p95=1.5
+# SQuAD 2.0: questions of articles 7-8 only (never fitted on, eval/data/README.md), all 8
+# articles indexed as the haystack; a fixed, evenly spread subset that runs in a few minutes.
+SQUAD_EVAL ?= --squad eval/data/squad2-dev-a.json --question-articles 7,8 --sample 200
+SQUAD_GATE ?= --min answer_recall=0.50 --min abstention_rate=0.10 --max wrong_abstention_rate=0.06 \
+	--min citation_precision=0.75 --max words_median=25 --max latency_p95=1.5
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-fast install ingest serve eval lint bench clean
+.PHONY: run test test-fast install ingest serve eval fit lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +64,7 @@ serve: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds --label ci $(EVAL_GATE)
+	$(BIN)/rag eval $(SQUAD_EVAL) --label ci-squad $(SQUAD_GATE)
 
 ## test-fast: skip tests that load the model, start servers or a browser
 test-fast: install
@@ -66,6 +72,11 @@ test-fast: install
 
 eval: install
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds
+	$(BIN)/rag eval $(SQUAD_EVAL)
+
+## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
+fit: install
+	$(BIN)/python -m eval.fit --every 4
 
 ## bench: measure ingest, retrieval, answers, load, start-up and memory (README: Performance)
 bench: install

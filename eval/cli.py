@@ -140,16 +140,52 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def parse_articles(value: str | None) -> set[int] | None:
+    """``"7,8"`` or ``"5-8"`` -> ``{7, 8}`` / ``{5, 6, 7, 8}`` (1-based article numbers)."""
+    if not value:
+        return None
+    out: set[int] = set()
+    try:
+        for piece in value.split(","):
+            lo, _, hi = piece.strip().partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected article numbers like 7,8 or 5-8, got {value!r}",
+            param_hint="--question-articles",
+        ) from None
+    return out
+
+
+def even_sample(items: list[GoldItem], n: int | None) -> list[GoldItem]:
+    """``n`` items spread evenly over ``items`` (the same ones every run), in their order."""
+    if not n or n >= len(items):
+        return items
+    return [items[i * len(items) // n] for i in range(n)]
+
+
 def _load_items(
-    gold: Path, squad: Path | None, limit: int | None, articles: int | None, data_dir: Path
+    gold: Path,
+    squad: Path | None,
+    limit: int | None,
+    articles: int | None,
+    data_dir: Path,
+    question_articles: set[int] | None = None,
+    sample: int | None = None,
 ) -> tuple[list[GoldItem], Path | None, str]:
     """Items, the SQuAD sources folder (None for a gold file) and a description for config."""
     if squad is not None:
-        key = _short_hash(squad.resolve(), limit, articles)
-        items, folder = load_squad(squad, limit, articles, out_dir=data_dir / "eval-squad" / key)
-        return items, folder, str(squad)
+        key = _short_hash(squad.resolve(), limit, articles, sorted(question_articles or []))
+        items, folder = load_squad(
+            squad,
+            limit,
+            articles,
+            out_dir=data_dir / "eval-squad" / key,
+            question_articles=question_articles,
+        )
+        return even_sample(items, sample), folder, str(squad)
     items = load_gold(gold)
-    return items[:limit] if limit else items, None, str(gold)
+    return even_sample(items[:limit] if limit else items, sample), None, str(gold)
 
 
 def eval_cmd(
@@ -168,6 +204,17 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     articles: Annotated[
         int | None, typer.Option(min=1, help="SQuAD: only the first N articles.")
+    ] = None,
+    question_articles: Annotated[
+        str | None,
+        typer.Option(
+            help="SQuAD: ask only these articles' questions (1-based, e.g. 7,8 or 5-8); every "
+            "article stays indexed as haystack."
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(min=1, help="Only N questions, spread evenly over those selected."),
     ] = None,
     backend: Annotated[
         Backend | None, typer.Option(help="LLM backend [default: from settings].")
@@ -226,6 +273,8 @@ def eval_cmd(
 
       rag eval --squad tests/data/squad_small.json --limit 50 --retrieval-only
 
+      rag eval --squad eval/data/squad2-dev-a.json --question-articles 7,8 --sample 120
+
       rag eval --compare eval/runs/A eval/runs/B
     """
     err = Console(stderr=True)
@@ -251,7 +300,13 @@ def eval_cmd(
         )
     try:
         items, squad_sources, gold_name = _load_items(
-            gold, squad, limit, articles, settings.data_dir
+            gold,
+            squad,
+            limit,
+            articles,
+            settings.data_dir,
+            parse_articles(question_articles),
+            sample,
         )
     except GoldError as exc:
         raise _fail(str(exc)) from None
@@ -290,6 +345,8 @@ def eval_cmd(
         "index_dir": str(index_dir),
         "limit": limit,
         "articles": articles,
+        "question_articles": question_articles,
+        "sample": sample,
         "command": " ".join(sys.argv),
         "baseline": baseline,
         "settings": json.loads(settings.model_dump_json()),

@@ -231,6 +231,7 @@ def load_squad(
     articles: int | None = None,
     *,
     out_dir: Path,
+    question_articles: set[int] | None = None,
 ) -> tuple[list[GoldItem], Path]:
     """Convert a SQuAD v2.0 JSON file into gold items and a folder of source files.
 
@@ -240,8 +241,11 @@ def load_squad(
     context paragraph as evidence quote; ``is_impossible`` ones are type ``unanswerable`` with no
     answers and no evidence. ``articles`` keeps the first N articles; ``limit`` keeps the first N
     questions, and only the articles those questions come from are written (all of each such
-    article's paragraphs, so the others act as distractors). ``.txt`` files in ``out_dir`` from an
-    earlier, larger conversion are removed, so ``out_dir`` must be a folder the caller owns.
+    article's paragraphs, so the others act as distractors). ``question_articles`` (1-based
+    article numbers) asks only those articles' questions while every chosen article is still
+    written: measuring on articles a fit never saw, with the others as haystack. ``.txt`` files
+    in ``out_dir`` from an earlier, larger conversion are removed, so ``out_dir`` must be a
+    folder the caller owns.
     Returns ``(items, out_dir)``.
     """
     path = Path(path)
@@ -259,7 +263,8 @@ def load_squad(
     chosen = data["data"] if articles is None else data["data"][:articles]
     width = max(2, len(str(len(chosen))))
     for a_index, article in enumerate(chosen):
-        if limit is not None and len(items) >= limit:
+        asked = question_articles is None or a_index + 1 in question_articles
+        if limit is not None and len(items) >= limit and question_articles is None:
             break
         title = str(article.get("title") or f"article {a_index + 1}").replace("_", " ")
         source = f"{a_index + 1:0{width}d}_{_slug(title)}.txt"
@@ -269,7 +274,7 @@ def load_squad(
             if not context:
                 continue
             contexts.append(context)
-            for qa in para.get("qas") or []:
+            for qa in para.get("qas") or [] if asked else []:
                 if limit is not None and len(items) >= limit:
                     break
                 where = f"{path}: data[{a_index}].paragraphs[{p_index}]"

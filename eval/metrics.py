@@ -288,6 +288,9 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 SUPPORT_THRESHOLD = 0.5
 
 
+_MARKER_RE = re.compile(r"\s*\[\d+\]")
+
+
 def split_sentences(answer: str) -> list[str]:
     """Split an answer into sentences at ``.``/``!``/``?`` followed by whitespace.
 
@@ -471,6 +474,8 @@ SUMMARY_METRICS: dict[str, str] = {
     "citation_recall": "Answerable items with at least one supporting citation.",
     "sentence_support_rate": "Answer sentences passing the lexical support check against the "
     "paragraphs they cite (ALCE-style), mean over answers.",
+    "role_reversal_rate": "Answers with a sentence that puts a name on the other side of an "
+    "action than the gold evidence quote does (who did what to whom swapped).",
     "recall@1": "Answerable items with an evidence paragraph ranked first.",
     "recall@3": "Answerable items with an evidence paragraph in the top 3 retrieved.",
     "recall@5": "Answerable items with an evidence paragraph in the top 5 retrieved.",
@@ -482,5 +487,47 @@ SUMMARY_METRICS: dict[str, str] = {
 }
 
 LOWER_IS_BETTER = frozenset(
-    {"wrong_abstention_rate", "latency_p50", "latency_p95", "words_median", "words_p90"}
+    {
+        "wrong_abstention_rate",
+        "role_reversal_rate",
+        "latency_p50",
+        "latency_p95",
+        "words_median",
+        "words_p90",
+    }
 )
+
+
+def abstention_curve(
+    confidences: Sequence[float], answerable: Sequence[bool], steps: int = 20
+) -> list[dict[str, float]]:
+    """Abstention on unanswerable items against wrong abstention on answerable ones, as the
+    threshold on the selector's P(some sentence answers) moves from 0 to 1: at threshold t the
+    service abstains on every item whose confidence is below t.
+
+    >>> abstention_curve([0.2, 0.9, 0.4, 0.8], [False, True, False, True], steps=2)[1]
+    {'threshold': 0.5, 'abstention': 1.0, 'wrong_abstention': 0.0}
+    """
+    pos = [c for c, a in zip(confidences, answerable, strict=True) if a]
+    neg = [c for c, a in zip(confidences, answerable, strict=True) if not a]
+    out = []
+    for i in range(steps + 1):
+        t = i / steps
+        out.append(
+            {
+                "threshold": round(t, 4),
+                "abstention": round(sum(c < t for c in neg) / len(neg), 4) if neg else 0.0,
+                "wrong_abstention": round(sum(c < t for c in pos) / len(pos), 4) if pos else 0.0,
+            }
+        )
+    return out
+
+
+def role_reversed(answer: str, quotes: Sequence[str]) -> bool:
+    """Whether a sentence of the answer puts a name on the other side of an action than the
+    gold evidence does ("Mexico broke off relations with Peru" against the quote "Peru broke
+    off diplomatic relations with Mexico"). Word overlap scores such an answer as correct."""
+    from rag.cite import reversal
+
+    sentences = [_MARKER_RE.sub("", s) for s in split_sentences(answer)]
+    return any(reversal(s, q) for s in sentences for q in quotes)

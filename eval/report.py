@@ -273,6 +273,54 @@ def recall_curve_svg(summary: Mapping[str, Any], ks: Sequence[int] = (1, 3, 5, 1
     return _svg(width, height, "".join(parts), "retrieval recall at k")
 
 
+def abstention_curve_svg(
+    curve: Sequence[Mapping[str, float]], operating: tuple[float, float] | None = None
+) -> str:
+    """Abstention on unanswerable items (y) against wrong abstention on answerable ones (x) as
+    the threshold moves; the run's own threshold is the red dot."""
+    if not curve:
+        return ""
+    width, height, x0, y0 = 380, 240, 40, 200
+    plot_w, plot_h = width - x0 - 30, 180
+    parts = [_y_axis(x0, y0, plot_h, plot_w, 1.0)]
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(
+            f'<text x="{x0 + v * plot_w:.1f}" y="{y0 + 16}" text-anchor="middle">{v:g}</text>'
+        )
+    pts = sorted((p["wrong_abstention"], p["abstention"]) for p in curve)
+    path = " ".join(f"{x0 + x * plot_w:.1f},{y0 - y * plot_h:.1f}" for x, y in pts)
+    parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+    parts.extend(
+        f'<circle cx="{x0 + x * plot_w:.1f}" cy="{y0 - y * plot_h:.1f}" r="2.5" '
+        f'fill="{PALETTE[0]}"/>'
+        for x, y in pts
+    )
+    if operating is not None:
+        wx, ay = operating
+        parts.append(
+            f'<circle cx="{x0 + wx * plot_w:.1f}" cy="{y0 - ay * plot_h:.1f}" r="5" '
+            f'fill="#c44e52"><title>this run: abstention {ay:.2f}, wrong {wx:.2f}</title></circle>'
+        )
+    parts.append(
+        f'<text x="{x0 + plot_w / 2:.1f}" y="{y0 + 34}" text-anchor="middle">'
+        "wrong abstention on answerable</text>"
+    )
+    return _svg(width, height + 20, "".join(parts), "abstention curve")
+
+
+def _curve_table(curve: Sequence[Mapping[str, float]]) -> str:
+    rows = "".join(
+        f"<tr><td class='num'>{_num(p['threshold'], 2)}</td>"
+        f"<td class='num'>{_num(p['abstention'])}</td>"
+        f"<td class='num'>{_num(p['wrong_abstention'])}</td></tr>"
+        for p in curve
+    )
+    return (
+        "<table><thead><tr><th>threshold</th><th>abstention (unanswerable)</th>"
+        f"<th>wrong abstention (answerable)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 # --- explanations ------------------------------------------------------------------------------
 
 
@@ -442,6 +490,20 @@ def render_report(
         (latency_svg(latencies), "Latency per item (seconds), count per bin."),
         (recall_curve_svg(summary), "Retrieval recall@k: overall (black) and per type."),
     ]
+    curve = summary.get("abstention_curve") or []
+    overall = summary.get("overall", {})
+    operating = None
+    ab = overall.get("abstention_rate", {}).get("value")
+    wrong = overall.get("wrong_abstention_rate", {}).get("value")
+    if ab is not None and wrong is not None:
+        operating = (wrong, ab)
+    plots.append(
+        (
+            abstention_curve_svg(curve, operating),
+            "Abstention on unanswerable items against wrong abstention on answerable ones as the "
+            "threshold on P(some sentence answers) moves; red: this run.",
+        )
+    )
     figures = "".join(
         f"<figure>{svg}<figcaption>{_e(caption)}</figcaption></figure>"
         for svg, caption in plots
@@ -466,6 +528,7 @@ def render_report(
 <h2>Summary</h2>{_summary_table(summary.get("overall", {}))}
 <h2>By item type</h2>{_type_table(summary.get("by_type", {}))}
 <h2>Plots</h2><div class="plots">{figures}</div>
+{"<h2>Abstention curve</h2>" + _curve_table(curve) if curve else ""}
 <h2>How to read this</h2>{_how_to_read(summary, results)}
 <h2>Failed items ({len(failed)})</h2>
 <p class="muted">Wrong answers, wrong or missed abstentions, citations of paragraphs that are not

@@ -35,6 +35,7 @@ MEAN_METRICS = (
     "citation_precision",
     "citation_recall",
     "sentence_support_rate",
+    "role_reversal_rate",
     *(f"recall@{k}" for k in RECALL_KS),
     "mrr@10",
     "ndcg@10",
@@ -52,6 +53,7 @@ METRIC_ORDER = (
     "citation_precision",
     "citation_recall",
     "sentence_support_rate",
+    "role_reversal_rate",
     *(f"recall@{k}" for k in RECALL_KS),
     "mrr@10",
     "ndcg@10",
@@ -177,6 +179,11 @@ def _answer_metrics(
         if checks
         else None,
         "words": None if abstained else m.word_count(answer.answer),
+        "role_reversal_rate": float(
+            m.role_reversed(answer.answer, [e.quote for e in item.evidence])
+        )
+        if answerable and not abstained and item.evidence
+        else None,
     }
     sentences = [
         {
@@ -204,6 +211,8 @@ def _failures(item: GoldItem, rec: dict[str, Any]) -> list[str]:
         out.append("wrong answer")
     if not item.answerable and not abstained:
         out.append("missed abstention")
+    if rec["metrics"].get("role_reversal_rate"):
+        out.append("roles reversed")
     if any(c["supports"] and not c["supports_gold"] for c in rec["citations"]) and (
         item.answerable
     ):
@@ -281,6 +290,7 @@ def _record_answer(
     rec["abstained"] = bool(answer.abstained)
     rec["citations"] = _citation_rows(answer.citations, item, source_texts)
     rec["timings"] = dict(answer.trace.timings)
+    rec["confidence"] = answer.trace.confidence
     rec["answer_retrieved_ids"] = [r.get("id") for r in answer.trace.retrieved]
     metrics, sentences = _answer_metrics(answer, rec["citations"], item)
     rec["metrics"].update(metrics)
@@ -489,6 +499,7 @@ def run_eval(
         "retrieval_only": retrieval_only,
         "elapsed_seconds": round(elapsed, 3),
         **summarize(results, n_boot=n_boot),
+        "abstention_curve": _curve(results),
     }
     meta = {
         "label": label,
@@ -508,6 +519,18 @@ def run_eval(
     _write_json(run_dir / "summary.json", summary)
     report_path = write_report(run_dir, summary, results, meta)
     return RunResult(run_dir=run_dir, summary=summary, results=results, report_path=report_path)
+
+
+def _curve(results: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """The abstention curve over the items that carry the selector's confidence."""
+    scored = [
+        (float(r["confidence"]), bool(r["gold_answers"]))
+        for r in results
+        if r.get("confidence") is not None and not r.get("error")
+    ]
+    if not scored:
+        return []
+    return m.abstention_curve([c for c, _ in scored], [a for _, a in scored])
 
 
 def _write_json(path: Path, data: Any) -> None:

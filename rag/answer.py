@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from rag.cite import Claim, DraftCheck, check_draft, draft_sentences, render
-from rag.config import Settings
-from rag.embed import Embedder
-from rag.ground import select_evidence, strip_injection
-from rag.types import Answer, CheckDecision, Evidence, Retrieved, StreamEvent, Trace
+from rag.injection import strip_injection
+from rag.types import (
+    Answer,
+    CheckDecision,
+    Evidence,
+    ResolvedQuestion,
+    Retrieved,
+    StreamEvent,
+    Trace,
+)
 
 if TYPE_CHECKING:
     from rag.llm import ChatModel
+    from rag.selector import EvidenceSelector
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +56,33 @@ def abstention_text(question: str) -> str:
 
 
 class Answerer:
-    def __init__(self, model: ChatModel, embedder: Embedder, settings: Settings):
+    def __init__(self, model: ChatModel, selector: EvidenceSelector, max_tokens: int):
         self.model = model
-        self.embedder = embedder
-        self.settings = settings
+        self.selector = selector
+        self.max_tokens = max_tokens
 
     def _ground(
-        self, resolved: str, retrieved: list[Retrieved], trace: Trace
+        self, resolved: ResolvedQuestion, retrieved: list[Retrieved], trace: Trace
     ) -> tuple[str, Evidence]:
         t = time.perf_counter()
-        question, injected = strip_injection(resolved)
+        question, injected = strip_injection(resolved.text)
         if injected:
             trace.checks.append(
                 CheckDecision(
-                    resolved,
+                    resolved.text,
                     "dropped",
                     "instructions inside the question are not followed",
                     replacement=question or None,
                 )
             )
-        evidence = select_evidence(question or resolved, retrieved, self.embedder)
+        evidence = self.selector.select(
+            ResolvedQuestion(question or resolved.text, resolved.context), retrieved
+        )
         if not question:
             evidence.answerable = False
             evidence.reason = "the question only gave instructions"
+            evidence.confidence = 0.0
+        trace.confidence = evidence.confidence
         trace.evidence = [
             {
                 "text": s.text,
@@ -84,16 +95,20 @@ class Answerer:
             for s in evidence.sentences
         ]
         trace.timings["ground"] = time.perf_counter() - t
-        return question or resolved, evidence
+        return question or resolved.text, evidence
 
-    def _trace(self, resolved: str, retrieved: list[Retrieved], timings: dict[str, float]) -> Trace:
+    def _trace(
+        self, resolved: ResolvedQuestion, retrieved: list[Retrieved], timings: dict[str, float]
+    ) -> Trace:
         return Trace(
-            resolved_question=resolved,
+            resolved_question=str(resolved),
             retrieved=[r.to_dict() for r in retrieved],
             timings=dict(timings),
         )
 
-    def _abstain(self, question: str, resolved: str, evidence: Evidence, trace: Trace) -> Answer:
+    def _abstain(
+        self, question: str, resolved: ResolvedQuestion, evidence: Evidence, trace: Trace
+    ) -> Answer:
         trace.checks.append(CheckDecision("", "abstained", evidence.reason))
         claims = [Claim("", [s]) for s in evidence.sentences]
         _, citations = render(claims, evidence.retrieved, supports=False)
@@ -101,10 +116,16 @@ class Answerer:
         if citations:
             marks = " and ".join(f"[{c.n}]" for c in citations)
             text += f" The closest related passages are {marks}, which don't answer it."
-        return Answer(question, resolved, text, citations, abstained=True, trace=trace)
+        return Answer(question, str(resolved), text, citations, abstained=True, trace=trace)
 
     def _finish(
-        self, question: str, resolved: str, asked: str, evidence: Evidence, draft: str, trace: Trace
+        self,
+        question: str,
+        resolved: ResolvedQuestion,
+        asked: str,
+        evidence: Evidence,
+        draft: str,
+        trace: Trace,
     ) -> Answer:
         t = time.perf_counter()
         trace.draft = draft
@@ -118,10 +139,14 @@ class Answerer:
         trace.timings["total"] = sum(
             v for k, v in trace.timings.items() if k not in ("total", "first_token", "first_text")
         )
-        return Answer(question, resolved, text, citations, abstained=False, trace=trace)
+        return Answer(question, str(resolved), text, citations, abstained=False, trace=trace)
 
     def answer(
-        self, question: str, resolved: str, retrieved: list[Retrieved], timings: dict[str, float]
+        self,
+        question: str,
+        resolved: ResolvedQuestion,
+        retrieved: list[Retrieved],
+        timings: dict[str, float],
     ) -> Answer:
         trace = self._trace(resolved, retrieved, timings)
         asked, evidence = self._ground(resolved, retrieved, trace)
@@ -129,12 +154,16 @@ class Answerer:
             trace.timings["total"] = sum(trace.timings.values())
             return self._abstain(question, resolved, evidence, trace)
         t = time.perf_counter()
-        draft = self.model.complete(build_messages(asked, evidence), self.settings.llm.max_tokens)
+        draft = self.model.complete(build_messages(asked, evidence), self.max_tokens)
         trace.timings["generate"] = time.perf_counter() - t
         return self._finish(question, resolved, asked, evidence, draft, trace)
 
     def answer_stream(
-        self, question: str, resolved: str, retrieved: list[Retrieved], timings: dict[str, float]
+        self,
+        question: str,
+        resolved: ResolvedQuestion,
+        retrieved: list[Retrieved],
+        timings: dict[str, float],
     ) -> Iterator[StreamEvent]:
         """Progress (``status``), then the answer's text (``token``) only as far as the citation
         check has kept it, then the ``final`` answer. Token texts concatenate to a prefix of the
@@ -150,9 +179,7 @@ class Answerer:
         t = time.perf_counter()
         parts: list[str] = []
         kept = _KeptText(evidence, asked)
-        for delta in self.model.stream(
-            build_messages(asked, evidence), self.settings.llm.max_tokens
-        ):
+        for delta in self.model.stream(build_messages(asked, evidence), self.max_tokens):
             if not parts:
                 # Only once the model writes: the first event is what the API waits for before
                 # it sends its 200, so a model that is down is still a 503, not an error event.

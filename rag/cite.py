@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.ground import has_kind, name_candidates
+from rag.kinds import holds_kind, names
 from rag.sentences import split_sentences
 from rag.text import (
     STOPWORDS,
@@ -22,6 +22,7 @@ from rag.text import (
     fold,
     is_english_word,
     numbers,
+    stem,
     words,
 )
 from rag.types import CheckDecision, Citation, Evidence, Retrieved, Sentence
@@ -69,7 +70,97 @@ def supported(claim: str, cited: list[Sentence]) -> tuple[bool, str]:
         name_words = [w for w in words(phrase) if w not in STOPWORDS]
         if name_words and not set(name_words) <= source_words:
             return False, f"name {phrase!r} not in the cited text"
+    reversed_roles = reversal(claim, source)
+    if reversed_roles:
+        return False, reversed_roles
     return True, f"{coverage:.0%} of its words in the cited text"
+
+
+# Where a clause ends: who does what is read within one clause only.
+_BOUNDARY = re.compile(
+    r"^(?:[,;:()]|that|which|who|whom|whose|because|while|whereas|although|as|"
+    r"but|when|after|before|if|since)$",
+    re.I,
+)
+_PASSIVE = frozenset("is are was were be been being".split())
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[\w'’-]+|[,;:()\u201c\u201d\"]", text)
+
+
+def _name_at(tokens: list[str]) -> list[frozenset[str] | None]:
+    """For each token, the name it belongs to (the words of its run of capitalised words,
+    folded), or None. A capital that opens the sentence counts too: only names both texts
+    share are compared."""
+    out: list[frozenset[str] | None] = [None] * len(tokens)
+    i = 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and tokens[j][:1].isupper() and _base(tokens[j]) not in STOPWORDS:
+            j += 1
+        if j > i:
+            phrase = frozenset(_base(t) for t in tokens[i:j])
+            for k in range(i, j):
+                out[k] = phrase
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _base(token: str) -> str:
+    return fold(token.split("'")[0].split("’")[0])
+
+
+Name = frozenset[str]
+
+
+def _roles(text: str) -> list[tuple[Name, str, str]]:
+    """(name, word, side) for each word of ``text`` and each name in the same clause: side is
+    "doer" for the name that stands nearest before the word ("Mexico granted"), or after it in
+    a passive ("was granted by Mexico"); "done-to" for a name after the word ("granted ... to
+    Chávez"). Word order within a clause, no parser: enough to see two names swapped."""
+    toks = _tokens(text)
+    owner = _name_at(toks)
+    out: list[tuple[Name, str, str]] = []
+    for i, t in enumerate(toks):
+        if owner[i] or _BOUNDARY.match(t) or fold(t) in STOPWORDS or not t[:1].isalpha():
+            continue
+        w = stem(fold(t))
+        before: list[Name] = []
+        j = i - 1  # back to the clause's start
+        while j >= 0 and not _BOUNDARY.match(toks[j]):
+            name = owner[j]
+            if name is not None and (not before or before[-1] != name):
+                before.append(name)
+            j -= 1
+        before.reverse()  # in text order: the doer is the name nearest before the word
+        after: list[Name] = []
+        k = i + 1
+        while k < len(toks) and not _BOUNDARY.match(toks[k]):
+            name = owner[k]
+            if name is not None and (not after or after[-1] != name):
+                after.append(name)
+            k += 1
+        passive = i > 0 and fold(toks[i - 1]) in _PASSIVE and fold(toks[min(i + 1, k - 1)]) == "by"
+        doers, done_to = (after[:1], before) if passive else (before[-1:], after)
+        out += [(n, w, "doer") for n in doers] + [(n, w, "done-to") for n in done_to]
+    return out
+
+
+def reversal(claim: str, source: str) -> str | None:
+    """'The Saxons conquered the Normans' against 'The Normans conquered the Saxons': the
+    claim's doer of a shared word stands only on the receiving side of that word in the
+    source. Word overlap alone would call it supported."""
+    src = _roles(source)
+    for name, w, side in _roles(claim):
+        if side != "doer":
+            continue
+        sides = {s for n, ww, s in src if ww == w and name <= n}
+        if "done-to" in sides and "doer" not in sides:
+            return f"the cited text has {' '.join(sorted(name)).title()} on the other side of {w!r}"
+    return None
 
 
 def _misattached_number(claim: str, source: str) -> str | None:
@@ -100,12 +191,11 @@ def states_answer(claim: str, cited: list[Sentence], kind: str, question: str) -
     that happens to stand in the same paragraph."""
     if kind not in ("person", "place"):
         return True
-    names = {
-        fold(n)
-        for s in cited
-        for n in name_candidates(s.text, question, near_focus=kind == "person")
+    asked = set(words(question))
+    found = {
+        fold(n) for s in cited for _, n in names(s.text) if not set(words(n)) <= asked
     }
-    return not names or any(n in fold(claim) for n in names)
+    return not found or any(n in fold(claim) for n in found)
 
 
 _OPENING = "“"
@@ -147,6 +237,46 @@ def _nest_quotes(text: str) -> str:
         elif i in paired and not (wrapped and (i == 0 or i == pairs[0])):
             out.append("‘" if i in pairs else "’")
     return "".join(out)
+
+
+_CLAUSE_SPLIT = re.compile(
+    r"[;:]\s+|,\s+(?=(?:which|who|whom|whose|where|while|whereas|but|although|and|as)\b)"
+    r"|\s+[–—]\s+"
+)
+
+
+def excerpt(s: Sentence, kind: str, question: str, max_words: int = 22) -> str:
+    """The fact, stated short, from the evidence sentence: the sentence itself when short, else
+    its clause that holds an answer of the kind asked for and most of the question's words. The
+    whole sentence stays in the citation."""
+    text = _nest_quotes(s.text.strip()).strip("‘’").strip()
+    text = text[:1].upper() + text[1:]  # a clause from mid-sentence still reads as a sentence
+    if len(text.split()) <= max_words:
+        return text
+    text = re.sub(r"\s*\([^()]*\)", "", text)  # asides in brackets say least
+    if len(text.split()) <= max_words:
+        return text
+    pieces = [p.strip(" ,") for p in _CLAUSE_SPLIT.split(text) if p and p.strip(" ,")]
+    q = set(content_stems(question))
+
+    def score(piece: str) -> float:
+        stems = set(content_stems(piece))
+        kind_ok = kind != "other" and holds_kind(piece, kind, question)
+        return 2.0 * kind_ok + len(stems & q) / (len(q) or 1) + 0.2 * bool(stems - q)
+
+    best = max(range(len(pieces)), key=lambda i: score(pieces[i]))
+    chosen = pieces[best]
+    # A clause too short to stand alone takes its neighbour ("in 1066 | the Normans came").
+    if len(chosen.split()) < 6:
+        nxt = pieces[best + 1] if best + 1 < len(pieces) else ""
+        prev = pieces[best - 1] if best else ""
+        chosen = f"{chosen}, {nxt}" if nxt else f"{prev}, {chosen}" if prev else chosen
+    if best and chosen[:1].islower():  # "were the people who ...": keep who it is about
+        chosen = " ".join(pieces[0].split()[:4]) + " … " + chosen
+    words_ = chosen.split()
+    if len(words_) > max_words + 8:
+        chosen = " ".join(words_[: max_words + 8]) + " …"
+    return chosen[:1].upper() + chosen[1:]
 
 
 def draft_sentences(draft: str) -> list[str]:
@@ -208,7 +338,8 @@ class DraftCheck:
             self.decisions.append(CheckDecision(sentence, "dropped", why + note))
             return
         self.used.add(idx)
-        self.claims.append(Claim(quote(ev[idx]), [ev[idx]]))
+        fact = excerpt(ev[idx], self.evidence.answer_type, self.question)
+        self.claims.append(Claim(fact, [ev[idx]]))
         self.decisions.append(
             CheckDecision(sentence, "replaced", why + note, replacement=ev[idx].text)
         )
@@ -220,7 +351,7 @@ class DraftCheck:
 
     def _states_kind(self) -> bool:
         kind = self.evidence.answer_type
-        return any(has_kind(c.text, kind, self.question) for c in self.claims)
+        return any(holds_kind(c.text, kind, self.question) for c in self.claims)
 
     def settled(self) -> list[Claim]:
         """Claims already in their final place: ``finish`` only puts a quote *first* when no claim
@@ -235,7 +366,7 @@ class DraftCheck:
         if not self._states_kind():
             for i, s in enumerate(ev):
                 if i not in used:
-                    claims.insert(0, Claim(quote(s), [s]))
+                    claims.insert(0, Claim(excerpt(s, kind, self.question), [s]))
                     used.add(i)
                     decisions.append(
                         CheckDecision(
@@ -248,7 +379,7 @@ class DraftCheck:
                     break
         for i, s in enumerate(ev):
             if i not in used:
-                claims.append(Claim(quote(s), [s]))
+                claims.append(Claim(excerpt(s, kind, self.question), [s]))
                 used.add(i)
                 decisions.append(
                     CheckDecision(

@@ -12,8 +12,9 @@ import hashlib
 import importlib.util
 import math
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,9 @@ class Embedder:
     model: BaseEmbedding
     backend: str
     address: str
+    # The last questions' vectors: retrieval and evidence selection embed the same question.
+    _recent: dict[str, list[float]] = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def _fail(self, e: Exception) -> BackendUnavailable:
         return BackendUnavailable(
@@ -188,7 +192,16 @@ class Embedder:
         return out
 
     def query(self, text: str) -> list[float]:
+        with self._lock:
+            hit = self._recent.get(text)
+        if hit is not None:
+            return hit
         try:
-            return self.model.get_query_embedding(text)
+            vec = self.model.get_query_embedding(text)
         except Exception as e:
             raise self._fail(e) from e
+        with self._lock:
+            if len(self._recent) >= 256:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = vec
+        return vec

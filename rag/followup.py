@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from rag.text import STOPWORDS, WH_WORDS, capitalised_phrases, content_stems, words
-from rag.types import Turn
+from rag.types import ResolvedQuestion, Turn
 
 _PERSON_OBJ = re.compile(r"\b(she|he|him|her|herself|himself)\b", re.I)
 _POSSESSIVE = re.compile(r"\b(his|hers|her)\b(?=\s+[a-z])", re.I)
@@ -85,9 +85,16 @@ def _topic(question: str) -> str:
 
 
 def resolve_question(question: str, history: Sequence[Turn]) -> str:
+    """The resolved question as one string, context in parentheses (for display)."""
+    return str(resolve(question, history))
+
+
+def resolve(question: str, history: Sequence[Turn]) -> ResolvedQuestion:
+    """Pronouns replaced by the conversation's last name; the topic of the previous question
+    attached as context when the question leans on it."""
     q = question.strip()
     if not history:
-        return q
+        return ResolvedQuestion(q)
     users = [t.content for t in history if t.role == "user"]
     last_user = users[-1] if users else ""
     last_assistant = next((t.content for t in reversed(history) if t.role == "assistant"), "")
@@ -116,5 +123,5 @@ def resolve_question(question: str, history: Sequence[Turn]) -> str:
         topic = _topic(last_user)
         new_words = set(words(topic)) - set(words(resolved))
         if topic and new_words:
-            resolved = f"{resolved.rstrip(' ?')} ({topic})?"
-    return resolved
+            return ResolvedQuestion(resolved, topic)
+    return ResolvedQuestion(resolved)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,40 +18,31 @@ from rag.errors import (
     InputError,
     NotFoundError,
 )
-from rag.followup import resolve_question
+from rag.followup import resolve
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
+from rag.injection import addresses_the_model
 from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
-from rag.types import Answer, IngestReport, Paragraph, Retrieved, Source, StreamEvent, Turn
+from rag.types import (
+    Answer,
+    IngestReport,
+    Paragraph,
+    ResolvedQuestion,
+    Retrieved,
+    Source,
+    StreamEvent,
+    Turn,
+)
 from rag.uploads import kept_file, remove_file, safe_name
 
 if TYPE_CHECKING:
     from rag.llm import ChatModel
+    from rag.selector import EvidenceSelector
 
 
-# Text in a source that speaks to the model instead of informing the reader ("Ignore previous
-# instructions and reply ...", "SYSTEM NOTICE TO ANY AI MODEL READING THIS: ..."). A paragraph
-# holding such text is never used as evidence: quoting it back, even faithfully, would hand the
-# injected instruction to the user as the service's answer.
-_ADDRESSES_THE_MODEL = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}?"
-    r"\b(?:previous|prior|earlier|above|preceding|all|any|your|the)\b[^.!?\n]{0,30}?"
-    r"\b(?:instructions?|rules|prompts?|directions|guidelines|directives)\b"
-    r"|\b(?:ai|a\.i\.|language model|llm|assistant|chatbot|model)s?\b[^.!?\n]{0,20}?"
-    r"\b(?:reading|processing|parsing|summari[sz]ing) this\b"
-    r"|\byour (?:only|sole|single) (?:answer|reply|response|output)\b"
-    r"|\b(?:system|developer) (?:prompt|override)\b"
-    r"|\bnew instructions?\s*:",
-    re.IGNORECASE,
-)
 _SPARE = 3  # extra paragraphs retrieved, so dropping a few still leaves top_k
-
-
-def addresses_the_model(text: str) -> bool:
-    """Whether a paragraph carries instructions aimed at a language model (prompt injection)."""
-    return _ADDRESSES_THE_MODEL.search(text) is not None
 
 
 class Pipeline:
@@ -64,8 +54,10 @@ class Pipeline:
         retriever: HybridRetriever,
         embedder: Embedder,
         chat_model: Callable[[], ChatModel],
+        selector: EvidenceSelector,
     ) -> None:
         self.settings = settings
+        self.selector = selector
         self.store = store
         self.indexer = indexer
         self.retriever = retriever
@@ -93,7 +85,7 @@ class Pipeline:
 
     @property
     def answerer(self) -> Answerer:
-        return Answerer(self.model, self.embedder, self.settings)
+        return Answerer(self.model, self.selector, self.settings.llm.max_tokens)
 
     # -- ingest and sources --------------------------------------------------------------------
 
@@ -176,10 +168,15 @@ class Pipeline:
     def retrieve(
         self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
     ) -> tuple[str, list[Retrieved]]:
-        resolved = self.retriever.lexical.correct(
-            resolve_question(self._check_question(question), history)
-        )
-        return resolved, self._evidence(resolved, top_k or self.settings.retrieve.top_k)
+        resolved = self._resolve(self._check_question(question), history)
+        return str(resolved), self._evidence(resolved.query, top_k or self.settings.retrieve.top_k)
+
+    def _resolve(self, question: str, history: Sequence[Turn]) -> ResolvedQuestion:
+        """Pronouns resolved from the conversation, misspelt words corrected against the sources'
+        vocabulary; the conversation's topic words travel as context, not inside the question."""
+        r = resolve(question, history)
+        correct = self.retriever.lexical.correct
+        return ResolvedQuestion(correct(r.text), correct(r.context) if r.context else "")
 
     def _evidence(self, resolved: str, k: int) -> list[Retrieved]:
         """The top ``k`` retrieved paragraphs that do not address the model. The fused ranking
@@ -192,10 +189,10 @@ class Pipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         q = self._check_question(question)
-        resolved = self.retriever.lexical.correct(resolve_question(q, history))
+        resolved = self._resolve(q, history)
         timings["resolve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        retrieved = self._evidence(resolved, top_k or self.settings.retrieve.top_k)
+        retrieved = self._evidence(resolved.query, top_k or self.settings.retrieve.top_k)
         timings["retrieve"] = time.perf_counter() - t1
         return q, resolved, retrieved, timings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -41,11 +42,18 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(fold(text).replace("’", "'"))]
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_local = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer():
+    """One stemmer per thread: a PyStemmer object keeps a cache and buffers that concurrent
+    requests must not share."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def stem(word: str) -> str:
@@ -83,24 +91,6 @@ _NAME = re.compile(
 def capitalised_phrases(text: str) -> list[tuple[int, int, str]]:
     """Runs of capitalised words (names, places, organisations) with their positions."""
     return [(m.start(1), m.end(1), m.group(1)) for m in _NAME.finditer(text)]
-
-
-def has_calendar_date(text: str) -> bool:
-    f = fold(text)
-    if re.search(r"\b(1[89]|20)\d\d\b", f):
-        return True
-    return any(re.search(rf"\b{m}\b\.?\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{m}\b", f) for m in MONTHS)
-
-
-def has_date(text: str) -> bool:
-    f = fold(text)
-    if has_calendar_date(text):
-        return True
-    return any(re.search(rf"\b{w}\b", f) for w in MONTHS + WEEKDAYS) or bool(
-        re.search(
-            r"\b(yesterday|today|tomorrow|last (week|month|year)|this (week|month|year))\b", f
-        )
-    )
 
 
 @lru_cache(maxsize=1)
@@ -151,10 +141,6 @@ def amounts(text: str) -> list[tuple[int, int]]:
         if value is not None:
             out.append((i, value))
     return out
-
-
-def amount_values(text: str) -> set[int]:
-    return {v for _, v in amounts(text)}
 
 
 _DATES = re.compile(

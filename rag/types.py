@@ -82,6 +82,7 @@ class Evidence:
     answerable: bool
     reason: str = ""
     missing: list[str] = field(default_factory=list)  # parts of the question left unanswered
+    confidence: float | None = None  # the selector's P(some sentence answers), when it has one
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Trace:
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     draft: str = ""
+    confidence: float | None = None  # P(some sentence answers); abstains below a threshold
     checks: list[CheckDecision] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
@@ -151,6 +153,25 @@ class Answer:
         if trace:
             d["trace"] = self.trace.to_dict()
         return d
+
+
+@dataclass(frozen=True)
+class ResolvedQuestion:
+    """A question ready for retrieval and evidence selection: its own words with pronouns
+    resolved, and the topic words the conversation adds ("Who announced it?" after a question
+    about Peru breaking off relations: context "Peru break off relations Mexico").
+    """
+
+    text: str
+    context: str = ""
+
+    @property
+    def query(self) -> str:
+        """What retrieval searches for: the question and its context together."""
+        return f"{self.text} {self.context}".strip()
+
+    def __str__(self) -> str:
+        return f"{self.text.rstrip(' ?')} ({self.context})?" if self.context else self.text
 
 
 @dataclass(frozen=True)

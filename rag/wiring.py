@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from rag.config import Settings, offline_guards
-from rag.embed import build_embedder, describe
+from rag.embed import Embedder, build_embedder, describe
 from rag.index import Indexer
 from rag.pipeline import Pipeline
 from rag.retrieve import HybridRetriever
+from rag.selector import EvidenceSelector
 from rag.store import build_store
 
 
@@ -29,4 +30,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
 
         return build_chat_model(settings)
 
-    return Pipeline(settings, store, indexer, retriever, embedder, chat_model)
+    return Pipeline(
+        settings, store, indexer, retriever, embedder, chat_model, build_selector(embedder)
+    )
+
+
+def build_selector(embedder: Embedder) -> EvidenceSelector:
+    """The evidence selector: the fitted model committed in rag/models/selector.json."""
+    from rag.selector import FittedSelector
+
+    return FittedSelector(embedder)

@@ -33,7 +33,8 @@ GOLD_PATH = REPO_ROOT / "eval" / "gold" / "seeds.jsonl"
 SEEDS_DIR = REPO_ROOT / "seeds"
 
 ALLOWED_TYPES = {
-    "factoid", "multi_source", "unanswerable", "followup", "noisy", "injection", "multilingual"
+    "factoid", "multi_source", "unanswerable", "followup", "noisy", "injection", "multilingual",
+    "roles",  # who did what to whom: an answer with the two names swapped is caught
 }
 # Injection items try to override the instructions; some still ask something the sources answer.
 MAY_ABSTAIN = {"unanswerable", "injection"}

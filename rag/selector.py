@@ -1,0 +1,276 @@
+"""Evidence selection and abstention behind one small interface.
+
+An ``EvidenceSelector`` takes a question and the retrieved paragraphs and returns ``Evidence``:
+the sentences that answer it, or a decision that none does. ``wiring.py`` chooses the
+implementation; the pipeline only calls ``select``.
+
+``FittedSelector`` scores every candidate sentence with a logistic model over general signals
+(``rag/features.py``) and decides whether to answer with a second logistic model over the best
+candidates' signals. Both models' weights, the abstention threshold, what they were fitted on and
+their held-out figures live in one JSON file (``rag/models/selector.json``), written by
+``python -m eval.fit`` and loaded by default. A refit changes data, not code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.embed import Embedder
+from rag.features import (
+    QUESTION_FEATURES,
+    SENTENCE_FEATURES,
+    Candidate,
+    Extraction,
+    VectorCache,
+    extract,
+    question_features,
+)
+from rag.types import Evidence, ResolvedQuestion, Retrieved
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
+_TWO_PARTS = re.compile(r",?\s+and\s+(?:who|whom|whose|what|when|where|which|why|how)\b", re.I)
+
+
+class EvidenceSelector(Protocol):
+    def select(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Evidence: ...
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """A fitted logistic model: standardise, dot, sigmoid."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+    def prob(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.names),
+            "mean": [round(float(v), 6) for v in self.mean],
+            "scale": [round(float(v), 6) for v in self.scale],
+            "weights": [round(float(v), 6) for v in self.weights],
+            "bias": round(float(self.bias), 6),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], expected: tuple[str, ...]) -> Logistic:
+        names = tuple(d["features"])
+        if names != expected:
+            raise ValueError(
+                f"selector model features {names} do not match the code's {expected}: refit "
+                "with `python -m eval.fit`"
+            )
+        return cls(
+            names,
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["scale"], dtype=np.float64),
+            np.asarray(d["weights"], dtype=np.float64),
+            float(d["bias"]),
+        )
+
+
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, ...],
+    l2: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+    iters: int = 50,
+) -> Logistic:
+    """L2-regularised logistic regression by Newton's method (numpy only)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    sw = np.ones(len(x)) if sample_weight is None else sample_weight
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        grad = z.T @ (sw * (p - y)) + reg * w
+        hess = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return Logistic(names, mean, scale, w[:-1], float(w[-1]))
+
+
+def fit_listwise(
+    groups: list[tuple[np.ndarray, np.ndarray]],
+    names: tuple[str, ...],
+    l2: float = 0.01,
+    iters: int = 300,
+    rate: float = 0.5,
+) -> Logistic:
+    """A conditional-logit (softmax) ranker: for each question, its candidates' scores compete
+    for the probability of holding the answer. ``groups``: (features, labels) per question with
+    at least one positive label. The bias is fitted afterwards so that sigmoid(score) is a
+    calibrated per-sentence chance over the same data."""
+    allx = np.vstack([x for x, _ in groups])
+    mean = allx.mean(axis=0)
+    scale = allx.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    zs = [((x - mean) / scale, y / y.sum()) for x, y in groups]
+    w = np.zeros(len(mean))
+    for _ in range(iters):
+        grad = np.zeros_like(w)
+        for z, t in zs:
+            s = z @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            grad += z.T @ (p - t)
+        w -= rate * (grad / len(zs) + l2 * w)
+    scores = np.concatenate([z @ w for z, _ in zs])
+    labels = np.concatenate([y for _, y in groups])
+    calib = fit_logistic(scores[:, None], labels, ("score",), l2=0.0)
+    a = calib.weights[0] / calib.scale[0]
+    b = calib.bias - a * calib.mean[0]
+    return Logistic(names, mean, scale, w * a, float(b))
+
+
+@dataclass(frozen=True)
+class SelectorModel:
+    sentence: Logistic
+    answerable: Logistic
+    threshold: float  # answer when P(some sentence answers) >= threshold
+    about: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_MODEL) -> SelectorModel:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(
+            Logistic.from_dict(d["sentence_model"], SENTENCE_FEATURES),
+            Logistic.from_dict(d["answerable_model"], QUESTION_FEATURES),
+            float(d["threshold"]),
+            d.get("about", {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "about": self.about,
+            "threshold": round(self.threshold, 6),
+            "sentence_model": self.sentence.to_dict(),
+            "answerable_model": self.answerable.to_dict(),
+        }
+
+
+@dataclass
+class Scored:
+    """One question's candidates ranked by the sentence model, and P(answerable)."""
+
+    extraction: Extraction
+    ranked: list[Candidate]
+    p_answerable: float
+
+
+class FittedSelector:
+    """Picks the sentence(s) most likely to hold the answer; abstains when P(answerable) is
+    below the fitted threshold."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        model: SelectorModel | Path = DEFAULT_MODEL,
+        max_sentences: int = 2,
+        threshold: float | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self._model = model
+        self._threshold = threshold
+        self._lock = threading.Lock()
+        self.max_sentences = max_sentences
+        self.cache = VectorCache()
+
+    @property
+    def model(self) -> SelectorModel:
+        """Loaded on first use: commands that never select evidence never read the file."""
+        with self._lock:
+            if isinstance(self._model, Path):
+                self._model = SelectorModel.load(self._model)
+            return self._model
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold if self._threshold is None else self._threshold
+
+    def score(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Scored:
+        ex = extract(question.text, retrieved, self.embedder, self.cache, question.context)
+        if not ex.candidates:
+            return Scored(ex, [], 0.0)
+        x = np.stack([c.features for c in ex.candidates])
+        logits = self.model.sentence.logit(x)
+        order = np.argsort(-logits, kind="stable")
+        ranked = [ex.candidates[i] for i in order]
+        for c, lg in zip(ranked, logits[order], strict=True):
+            c.prob = float(1.0 / (1.0 + np.exp(-lg)))
+        q = question_features(ex, ranked, [float(v) for v in logits[order]])
+        p = float(self.model.answerable.prob(q[None, :])[0])
+        return Scored(ex, ranked, p)
+
+    def select(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Evidence:
+        s = self.score(question, retrieved)
+        kind = s.extraction.kind
+        if not s.ranked:
+            return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
+        best = s.ranked[0]
+        if s.p_answerable < self.threshold:
+            related = _distinct(s.ranked)[:2]
+            for c in related:
+                c.sentence.score = round(c.prob, 4)
+            return Evidence(
+                question.text,
+                kind,
+                [c.sentence for c in related],
+                retrieved,
+                answerable=False,
+                reason=(
+                    f"P(some sentence answers) = {s.p_answerable:.2f}, below the fitted threshold "
+                    f"{self.threshold:.2f} (best sentence {best.prob:.2f})"
+                ),
+                confidence=s.p_answerable,
+            )
+        chosen = [best]
+        if _TWO_PARTS.search(question.text):
+            # "When did ..., and who ...?": the second part's answer often stands in another
+            # sentence; the next best one joins when the model rates it nearly as likely.
+            for c in s.ranked[1 : self.max_sentences]:
+                if c.prob >= 0.5 * best.prob and c.sentence.text != best.sentence.text:
+                    chosen.append(c)
+        for c in chosen:
+            c.sentence.score = round(c.prob, 4)
+        return Evidence(
+            question.text,
+            kind,
+            [c.sentence for c in chosen],
+            retrieved,
+            answerable=True,
+            reason=f"P(some sentence answers) = {s.p_answerable:.2f}",
+            confidence=s.p_answerable,
+        )
+
+
+def _distinct(cands: list[Candidate]) -> list[Candidate]:
+    seen: set[str] = set()
+    out = []
+    for c in cands:
+        if c.sentence.paragraph.id not in seen:
+            seen.add(c.sentence.paragraph.id)
+            out.append(c)
+    return out

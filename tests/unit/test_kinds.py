@@ -1,0 +1,67 @@
+"""The language-general rules the selector uses as one signal: question words, the grammar of
+numbers and dates of any era, and names. Tested on text far from the news articles in seeds/."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.kinds import dates, holds_kind, names, places, quantities, question_kind
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who painted the ceiling of the Sistine Chapel?", "person"),
+        ("Which scientist showed that genes sit on chromosomes?", "person"),
+        ("What is the name of the composer who wrote the Goldberg Variations?", "person"),
+        ("When did the Peloponnesian War begin?", "date"),
+        ("In what century was the printing press invented?", "date"),
+        ("How many moons does Jupiter have?", "number"),
+        ("How long is the Nile?", "number"),
+        ("What percentage of the genome codes for proteins?", "number"),
+        ("Where was the Magna Carta sealed?", "place"),
+        ("In which country is the Atacama Desert?", "place"),
+        ("What does mitochondria produce?", "other"),
+        ("Which number comes after seven?", "other"),  # an -er word that names no one
+    ],
+)
+def test_the_kind_of_answer_is_read_off_the_question_words(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_dates_of_any_era_are_dates() -> None:
+    text = "Athens fell in 404 BC; the abbey was built in the 12th century and rebuilt in 1066."
+    assert set(dates(text)) == {"404 BC", "12th century", "1066"}
+    assert dates("The fashion of the 1920s returned on March 3.") == ["1920s", "March 3"]
+
+
+def test_a_number_before_what_it_counts_is_a_count_not_a_year() -> None:
+    text = "Some 2000 troops and 1500 horses crossed the Alps in 218 BC."
+    assert quantities(text) == ["2000", "1500"]
+    assert dates(text) == ["218 BC"]
+    assert quantities("Hannibal crossed in 218 BC") == []
+
+
+def test_a_name_is_not_a_demonym_and_a_capital_that_opens_a_sentence_is_no_name() -> None:
+    assert [n for _, n in names("In 1910 Morgan showed that genes sit on chromosomes.")] == [
+        "Morgan"
+    ]
+    assert names("Genes sit on chromosomes.") == []
+    assert [n for _, n in names("Isaac Newton was born in Woolsthorpe.")] == [
+        "Isaac Newton",
+        "Woolsthorpe",
+    ]
+
+
+def test_a_place_is_a_name_after_a_locative_word() -> None:
+    assert places("The treaty was signed at Utrecht by envoys of Spain.") == ["Utrecht"]
+
+
+def test_a_sentence_holds_an_answer_only_when_it_adds_one_to_the_question() -> None:
+    q = "When did Morgan show that genes sit on chromosomes?"
+    assert holds_kind("In 1910 Morgan showed that genes sit on chromosomes.", "date", q)
+    assert not holds_kind("Morgan showed that genes sit on chromosomes.", "date", q)
+    q = "Which scientist showed that genes sit on chromosomes?"
+    assert holds_kind("In 1910 Morgan showed that genes sit on chromosomes.", "person", q)
+    assert not holds_kind("Genes sit on chromosomes, as was shown.", "person", q)
+    assert holds_kind("Anything at all.", "other", q)

@@ -1,0 +1,45 @@
+"""The fitted evidence selector: a logistic model fitted in numpy, its parameters in one JSON
+file, and the decision it makes over real MiniLM signals on text no rule was written for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.features import QUESTION_FEATURES, SENTENCE_FEATURES
+from rag.selector import DEFAULT_MODEL, SelectorModel, fit_logistic
+
+
+def test_logistic_fit_finds_the_signal_that_separates_the_classes() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (2.0 * x[:, 1] - 0.1 > rng.normal(scale=0.3, size=400)).astype(float)
+    model = fit_logistic(x, y, ("noise", "signal", "other"), l2=0.1)
+    assert abs(model.weights[1]) > 5 * max(abs(model.weights[0]), abs(model.weights[2]))
+    accuracy = ((model.prob(x) > 0.5) == (y == 1)).mean()
+    assert accuracy > 0.9
+
+
+def test_the_committed_model_loads_and_states_how_it_was_fitted() -> None:
+    model = SelectorModel.load(DEFAULT_MODEL)
+    assert model.sentence.names == SENTENCE_FEATURES
+    assert model.answerable.names == QUESTION_FEATURES
+    assert 0.0 < model.threshold < 1.0
+    about = model.about
+    assert about["command"].startswith("python -m eval.fit")
+    fitted, reported = about["fitted_on"]["squad_articles"], about["reported_on"]["squad_articles"]
+    assert fitted and reported and set(fitted).isdisjoint(reported)
+    assert set(about["threshold_chosen_on"]["squad_articles"]).isdisjoint(reported)
+    assert DEFAULT_MODEL.stat().st_size < 25_000_000
+
+
+def test_a_model_fitted_for_other_features_is_refused(tmp_path: Path) -> None:
+    d = json.loads(DEFAULT_MODEL.read_text(encoding="utf-8"))
+    d["sentence_model"]["features"] = ["cos"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(ValueError, match="refit"):
+        SelectorModel.load(path)
