@@ -43,7 +43,7 @@ class ScriptedModel:
 
 def answer_both_ways(pipeline: Pipeline, draft: str) -> tuple[list[StreamEvent], Answer]:
     """The streamed events and the plain answer for QUESTION with the model writing ``draft``."""
-    answerer = Answerer(ScriptedModel(draft), pipeline.embedder, pipeline.settings)
+    answerer = Answerer(ScriptedModel(draft), pipeline.selector, pipeline.settings.llm.max_tokens)
     q, resolved, retrieved, timings = pipeline._prepare(QUESTION, (), None)
     events = list(answerer.answer_stream(q, resolved, retrieved, dict(timings)))
     plain = answerer.answer(q, resolved, retrieved, dict(timings))
@@ -95,7 +95,9 @@ def test_a_kept_first_sentence_is_shown_before_the_model_finishes(
 ) -> None:
     kept = "Prosecutors are seeking twenty-five years in prison for Betssy Chávez [1]."
     draft = f"{kept} Betssy Chávez was prime minister [2]. " + "More words here " * 10
-    answerer = Answerer(ScriptedModel(draft), seeded_pipeline.embedder, seeded_pipeline.settings)
+    answerer = Answerer(
+        ScriptedModel(draft), seeded_pipeline.selector, seeded_pipeline.settings.llm.max_tokens
+    )
     q, resolved, retrieved, timings = seeded_pipeline._prepare(QUESTION, (), None)
     words_written = 0
     first_text_at: int | None = None
@@ -123,8 +125,8 @@ def test_a_kept_first_sentence_is_shown_before_the_model_finishes(
 def test_an_abstention_is_streamed_as_its_text(seeded_pipeline: Pipeline) -> None:
     answerer = Answerer(
         ScriptedModel("Lima has ten million people [1]."),
-        seeded_pipeline.embedder,
-        seeded_pipeline.settings,
+        seeded_pipeline.selector,
+        seeded_pipeline.settings.llm.max_tokens,
     )
     q, resolved, retrieved, timings = seeded_pipeline._prepare(
         "What is the population of Lima?", (), None

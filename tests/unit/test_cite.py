@@ -20,7 +20,7 @@ def sentence(text: str, para: Paragraph | None = None) -> Sentence:
     return Sentence(text, p, p.start + max(start, 0), p.start + max(start, 0) + len(text))
 
 
-def evidence(*texts: str, kind: str = "duration") -> Evidence:
+def evidence(*texts: str, kind: str = "number") -> Evidence:
     paragraph = Paragraph("p1", "a.txt", "A", 0, 0, len(" ".join(texts)), " ".join(texts), "h")
     sentences = [sentence(t, paragraph) for t in texts]
     return Evidence("q", kind, sentences, [Retrieved(paragraph, 1.0)], answerable=True)
