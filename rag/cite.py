@@ -2,8 +2,8 @@
 
 The model writes ``[n]`` after what it takes from evidence sentence n. Each sentence of its draft is
 checked against what it cites; markers pointing nowhere are dropped; a sentence its citation does
-not support is replaced by the supporting source sentence, quoted; the citation list holds only
-what the final text cites, numbered in order of first appearance.
+not support is replaced by the fact stated from its evidence sentence (``excerpt``); the citation
+list holds only what the final text cites, numbered in order of first appearance.
 """
 
 from __future__ import annotations
@@ -202,18 +202,8 @@ _OPENING = "“"
 _CLOSING = "”"
 
 
-def quote(s: Sentence) -> str:
-    """A source sentence quoted: its own quotation marks nested as ‘…’ (a mark whose partner lies
-    outside the sentence dropped), and "…" before a clause cut from the middle of a sentence,
-    which would otherwise read as a sentence starting in lower case."""
-    text = _nest_quotes(s.text.strip())
-    if text[:1].islower():
-        text = "…" + text
-    return f"“{text}”"
-
-
 def _nest_quotes(text: str) -> str:
-    """Double quotation marks inside a quoted sentence: a pair wrapping all of it is dropped,
+    """Double quotation marks in a sentence the answer states: a pair wrapping all of it is dropped,
     other pairs become single marks, and a mark without its partner (its quotation began or
     ends in another sentence) is removed."""
     marks: list[tuple[int, bool]] = []  # (position, opens)
@@ -249,7 +239,7 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = 22) -> str:
     """The fact, stated short, from the evidence sentence: the sentence itself when short, else
     its clause that holds an answer of the kind asked for and most of the question's words. The
     whole sentence stays in the citation."""
-    text = _nest_quotes(s.text.strip()).strip("‘’").strip()
+    text = _nest_quotes(s.text.strip())
     text = text[:1].upper() + text[1:]  # a clause from mid-sentence still reads as a sentence
     if len(text.split()) <= max_words:
         return text
@@ -354,8 +344,8 @@ class DraftCheck:
         return any(holds_kind(c.text, kind, self.question) for c in self.claims)
 
     def settled(self) -> list[Claim]:
-        """Claims already in their final place: ``finish`` only puts a quote *first* when no claim
-        states the kind asked for, and otherwise only appends."""
+        """Claims already in their final place: ``finish`` only puts an excerpt *first* when no
+        claim states the kind asked for, and otherwise only appends."""
         return list(self.claims) if self._states_kind() else []
 
     def finish(self) -> tuple[list[Claim], list[CheckDecision]]:

@@ -1,11 +1,11 @@
-"""The citation check's pure logic on hand-made evidence: quotes of source sentences, the settled
-part of an answer a stream may show, and answers that must not say the same thing twice."""
+"""The citation check's pure logic on hand-made evidence: facts stated from source sentences,
+the settled part of an answer a stream may show, and answers that must not repeat themselves."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.cite import DraftCheck, check_draft, quote, render
+from rag.cite import DraftCheck, check_draft, excerpt, render
 from rag.types import Evidence, Paragraph, Retrieved, Sentence
 
 TEXT = (
@@ -27,23 +27,22 @@ def evidence(*texts: str, kind: str = "number") -> Evidence:
 
 
 @pytest.mark.parametrize(
-    ("source", "quoted"),
+    ("source", "stated"),
     [
-        ("Castillo denies the charges.", "“Castillo denies the charges.”"),
-        ("“We will respond.”", "“We will respond.”"),  # a pair around it all: the outer marks
-        ("“We will respond,” Jerí said.", "“‘We will respond,’ Jerí said.”"),
+        ("Castillo denies the charges.", "Castillo denies the charges."),
+        ("“We will respond.”", "We will respond."),  # a pair around it all: the outer marks go
+        ("“We will respond,” Jerí said.", "‘We will respond,’ Jerí said."),
         # A clause cut from mid-sentence, its quotation opened in the part left out.
-        (
-            "the administration will respond,” he said.",
-            "“…the administration will respond, he said.”",
-        ),
-        ('He said: "We will respond.', "“He said: We will respond.”"),  # closed in another sentence
-        ("the administration was “unfriendly”.", "“…the administration was ‘unfriendly’.”"),
+        ("the administration will respond,” he said.", "The administration will respond, he said."),
+        ('He said: "We will respond.', "He said: We will respond."),  # closed in another sentence
+        ("the administration was “unfriendly”.", "The administration was ‘unfriendly’."),
     ],
     ids=["plain", "wrapped", "inner-pair", "stray-closing", "stray-opening", "clause"],
 )
-def test_quotes_nest_marks_drop_strays_and_mark_a_cut(source: str, quoted: str) -> None:
-    assert quote(sentence(source)) == quoted
+def test_a_stated_fact_nests_marks_drops_strays_and_starts_a_sentence(
+    source: str, stated: str
+) -> None:
+    assert excerpt(sentence(source), "other", "q") == stated
 
 
 def test_settled_is_empty_until_a_claim_states_the_kind_asked_for() -> None:
