@@ -359,8 +359,11 @@ def clean_spans(spans: list[Span]) -> list[Span]:
             continue
         if is_boilerplate(span.text):
             continue
-        rest = spans[i:]
-        if after_nav and all(_is_headline(s.text) or is_boilerplate(s.text) for s in rest):
+        # Only after a navigation line, and all() stops at the first paragraph of content: a long
+        # file is not rescanned (or copied) to its end for every paragraph.
+        if after_nav and all(
+            _is_headline(s.text) or is_boilerplate(s.text) for s in itertools.islice(spans, i, None)
+        ):
             continue
         after_nav = False
         kept.append(span)
