@@ -15,6 +15,7 @@ All 8 articles are indexed together, so every question meets the others' paragra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -226,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         "fit": parse_articles(args.fit_articles) or set(),
         "report": parse_articles(args.report_articles) or set(),
     }
-    feature_key = hashlib.sha256(
-        repr((SENTENCE_FEATURES, QUESTION_FEATURES)).encode()
-    ).hexdigest()[:8]
+    # The cache holds pickled Extractions: its key covers their fields as well as the features.
+    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
+    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
     cache_dir = args.data_dir / "fit-cache"
 
     squad_dir = args.data_dir / "eval-squad" / "fit-all"

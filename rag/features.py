@@ -77,6 +77,8 @@ class Extraction:
     question_stems: list[str]
     idf: dict[str, float]
     max_idf: float
+    # Content stems of each candidate paragraph with its title, by paragraph id.
+    paragraph_stems: dict[str, set[str]] = field(default_factory=dict)
 
 
 class VectorCache:
@@ -125,8 +127,8 @@ def candidates(retrieved: list[Retrieved], max_words: int = 40) -> list[Candidat
     return out
 
 
-def _idf(texts: list[str]) -> dict[str, float]:
-    docs = [set(content_stems(t)) for t in texts] or [set()]
+def _idf(stems_per_text: list[set[str]]) -> dict[str, float]:
+    docs = stems_per_text or [set()]
     n = len(docs)
     df: dict[str, int] = {}
     for d in docs:
@@ -166,12 +168,12 @@ def extract(
     if not cands:
         return Extraction(question, kind, [], q_stems, {}, 1.0)
     texts = [c.sentence.text for c in cands]
-    idf = _idf(texts)
+    sent_stems = [set(content_stems(t)) for t in texts]
+    idf = _idf(sent_stems)
     max_idf = math.log(1 + (len(texts) + 1))
     vecs = cache.embed(embedder, texts)
     q = np.asarray(embedder.query(f"{question} {context}".strip()), dtype=np.float32)
     cos = vecs @ (q / (np.linalg.norm(q) or 1.0))  # the vector retrieval already made
-    sent_stems = [set(content_stems(t)) for t in texts]
     para_stems: dict[str, set[str]] = {}
     for c in cands:
         p = c.sentence.paragraph
@@ -228,7 +230,7 @@ def extract(
             ],
             dtype=np.float64,
         )
-    return Extraction(question, kind, cands, q_stems, idf, max_idf)
+    return Extraction(question, kind, cands, q_stems, idf, max_idf, para_stems)
 
 
 def question_features(ex: Extraction, ranked: list[Candidate], logits: list[float]) -> np.ndarray:
@@ -238,10 +240,10 @@ def question_features(ex: Extraction, ranked: list[Candidate], logits: list[floa
     best = ranked[0]
     f = dict(zip(SENTENCE_FEATURES, best.features, strict=True))
     p = best.sentence.paragraph
-    held = set(content_stems(f"{p.title} {p.text}"))
+    held = ex.paragraph_stems[p.id]
     everywhere = set(ex.idf)
-    for c in ex.candidates:
-        everywhere |= set(content_stems(c.sentence.paragraph.title))
+    for title in {c.sentence.paragraph.title for c in ex.candidates}:
+        everywhere |= set(content_stems(title))
     missing = [t for t in ex.question_stems if t not in held]
     unseen = ex.max_idf
     q_total = sum(ex.idf.get(t, unseen) for t in ex.question_stems) or 1.0
