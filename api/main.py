@@ -68,7 +68,7 @@ def create_app(pipeline: Pipeline | None = None, settings: Settings | None = Non
             from rag.wiring import build_pipeline  # heavy imports only when serving for real
 
             app.state.pipeline = build_pipeline(settings)
-            app.state.pipeline.retriever.lexical.build_in_background()  # as `rag serve` does
+            app.state.pipeline.retriever.warm_in_background()  # as `rag serve` does
         try:
             yield
         finally:

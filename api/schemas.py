@@ -20,6 +20,7 @@ from rag.errors import (
     InputError,
     NotFoundError,
     RagError,
+    WarmingUp,
 )
 
 MAX_TURNS = 200  # chat messages per request, history included
@@ -310,6 +311,8 @@ def describe_error(exc: RagError) -> tuple[int, dict[str, Any], dict[str, str]]:
             return 429, body, headers
         case BackendUnavailable():
             body.update(backend=exc.backend, address=exc.address)
+            if isinstance(exc, WarmingUp):  # ready in a moment, unlike a backend that is down
+                headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
             if isinstance(exc, BackendsUnavailable):  # readiness with several backends down
                 body["down"] = [
                     {"backend": e.backend, "address": e.address, "error": str(e)} for e in exc.down

@@ -52,3 +52,10 @@ class Busy(RagError):
     def __init__(self, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after
         super().__init__("the model is busy; try again shortly")
+
+
+class WarmingUp(BackendUnavailable):
+    """Readiness: a part of this process is still being loaded (the lexical index at start);
+    questions asked now would wait for it, so the service does not say it is ready."""
+
+    retry_after = 1.0

@@ -213,7 +213,9 @@ class Pipeline:
         down (BackendsUnavailable when there are several).
 
         Every backend a question needs is probed, each whatever the others' state: the store,
-        the embedder (a server in Ollama mode: retrieval cannot start without it) and the model.
+        the embedder (a server in Ollama mode: retrieval cannot start without it) and the model;
+        and, while it is loaded or built at start, the lexical index (WarmingUp): the first
+        questions would wait for it.
         """
         states, down = self.probe()
         if len(down) == 1:
@@ -238,9 +240,14 @@ class Pipeline:
             note = m.check()
             return f"ok ({m.backend}: {m.name}, {note})"
 
+        def lexical() -> str:
+            self.retriever.lexical.check_ready()
+            return f"ok ({self.retriever.lexical.last_build or 'built on first question'})"
+
         states: dict[str, str] = {}
         down: list[BackendUnavailable] = []
-        for name, probe in (("store", store), ("embeddings", embeddings), ("model", model)):
+        probes = (("store", store), ("embeddings", embeddings), ("model", model))
+        for name, probe in (*probes, ("lexical index", lexical)):
             try:
                 states[name] = probe()
             except BackendUnavailable as e:

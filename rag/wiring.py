@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from rag.config import Settings, offline_guards
 from rag.embed import Embedder, build_embedder, describe
 from rag.index import Indexer
+from rag.lexical_cache import LexicalCache
 from rag.pipeline import Pipeline
 from rag.retrieve import HybridRetriever
 from rag.selector import EvidenceSelector
@@ -23,6 +27,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         embedder,
         candidates=settings.retrieve.candidates,
         rrf_k=settings.retrieve.rrf_k,
+        lexical_cache=LexicalCache(_lexical_folder(settings, store.address)),
     )
 
     def chat_model():  # loaded on first use: `rag search` and ingest never pay for the model
@@ -40,3 +45,10 @@ def build_selector(embedder: Embedder) -> EvidenceSelector:
     from rag.selector import FittedSelector
 
     return FittedSelector(embedder)
+
+
+def _lexical_folder(settings: Settings, address: str) -> Path:
+    """Beside the store, one folder per store (a server's too: each process that talks to it
+    keeps its own copy) and collection."""
+    key = hashlib.sha1(f"{address}|{settings.chroma.collection}".encode()).hexdigest()[:12]
+    return Path(settings.data_dir) / "lexical" / key

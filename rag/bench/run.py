@@ -294,6 +294,8 @@ class Bench:
             self.results["serve_sizes"][key] = {
                 "ready_s": round(server.ready_seconds, 2),
                 "first_answer_s": round(first, 2),
+                # asked the moment /readyz said ready: what a user who asks at once waits
+                "first_answer_after_start_s": round(server.ready_seconds + first, 2),
                 "rss_bytes": procs.rss_bytes(server.pid),
             }
 

@@ -205,3 +205,95 @@ def test_a_failed_background_build_is_left_to_the_first_query(
     finally:
         del store.node_pages
     assert NAME in hashed.retriever.lexical.search(NAME, 5)[0][0].text
+
+
+def _count_builds(pipeline: Pipeline) -> list[int]:
+    """Every read of the store's nodes (what a build does) is recorded."""
+    store = pipeline.store
+    real_pages = store.node_pages
+    builds: list[int] = []
+
+    def counted(*args, **kwargs):
+        builds.append(1)
+        yield from real_pages(*args, **kwargs)
+
+    store.node_pages = counted  # type: ignore[method-assign]
+    return builds
+
+
+def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(embed={"backend": "hash"})
+    first = build_pipeline(settings)
+    _write(tmp_path / "src", "harbour.txt", ARTICLE)
+    first.ingest(tmp_path / "src")
+    question = f"What did {NAME} say about the pier foundations?"
+    before = first.retriever.lexical.search(question, 5)
+    assert first.retriever.lexical.last_build.startswith("built")
+
+    again = build_pipeline(settings)  # a restart: same data folder, nothing changed
+    builds = _count_builds(again)
+    after = again.retriever.lexical.search(question, 5)
+    assert builds == [] and again.retriever.lexical.last_build.startswith("loaded")
+    assert [(p, round(s, 5)) for p, s in after] == [(p, round(s, 5)) for p, s in before]
+    assert again.retriever.lexical.correct("Quispetupaa") == NAME  # the words came back too
+    assert [r.paragraph.id for r in again.retrieve(question)[1]] == [
+        r.paragraph.id for r in first.retrieve(question)[1]
+    ]
+
+    # A changed source: the saved index is for other sources, so it is built anew.
+    _write(tmp_path / "src", "quay.txt", "Quay reopened\n\nThe Zarapanda quay reopened.\n")
+    again.ingest(tmp_path / "src")
+    assert again.retriever.lexical.search("Zarapanda", 5) and builds == [1]
+
+
+def test_an_unreadable_saved_index_is_rebuilt(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(embed={"backend": "hash"})
+    first = build_pipeline(settings)
+    _write(tmp_path / "src", "harbour.txt", ARTICLE)
+    first.ingest(tmp_path / "src")
+    assert first.retriever.lexical.search(NAME, 5)
+    cache = first.retriever.lexical.cache
+    assert cache is not None
+    (saved,) = [p for p in cache.folder.iterdir() if not p.name.startswith(".")]
+    (saved / "index.json").write_text('{"format": "bm25-v1", "stems": [', encoding="utf-8")
+
+    again = build_pipeline(settings)
+    builds = _count_builds(again)
+    assert NAME in again.retriever.lexical.search(NAME, 5)[0][0].text
+    assert builds == [1] and again.retriever.lexical.last_build.startswith("built")
+    # and the rebuilt one was saved in its place: the next start loads it
+    third = build_pipeline(settings)
+    assert third.retriever.lexical.search(NAME, 5)
+    assert third.retriever.lexical.last_build.startswith("loaded")
+
+
+def test_readiness_waits_for_the_start_up_load(hashed: Pipeline, tmp_path: Path) -> None:
+    from rag.errors import WarmingUp
+
+    _write(tmp_path / "src", "harbour.txt", ARTICLE)
+    hashed.ingest(tmp_path / "src")
+    lexical = hashed.retriever.lexical
+    store = hashed.store
+    real_fingerprint = store.fingerprint
+    release = threading.Event()
+
+    def slow_fingerprint() -> str:
+        assert release.wait(30)
+        return real_fingerprint()
+
+    store.fingerprint = slow_fingerprint  # type: ignore[method-assign]
+    try:
+        lexical.invalidate()
+        builder = lexical.build_in_background()
+        with pytest.raises(WarmingUp, match="lexical index"):
+            lexical.check_ready()
+        release.set()
+        builder.join(30)
+    finally:
+        del store.fingerprint
+    lexical.check_ready()  # ready once loaded
+    assert "lexical index" in hashed.readiness()
