@@ -145,7 +145,7 @@ class Bm25:
             node_ids: list[str] = meta["node_ids"]
             if not (len(paragraphs) == len(node_ids) and len(arrays["indptr"]) == len(stems) + 1):
                 raise ValueError("inconsistent sizes")
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        except (OSError, KeyError, IndexError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"{type(e).__name__}: {e}") from e
         return cls(
             arrays["data"],
