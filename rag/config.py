@@ -47,7 +47,7 @@ class EmbedSettings(BaseModel):
         "Ollama embedding model; hash: hashed bag of words (tests and benchmarks only).",
     )
     runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
-        default="torch",
+        default="onnx-int8",
         description="How the local backend runs MiniLM: onnx-int8 (ONNX Runtime, int8 weights), "
         "onnx (ONNX Runtime, float32) or torch (bfloat16 where the CPU has it natively).",
     )
