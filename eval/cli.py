@@ -78,8 +78,9 @@ def _short_hash(*parts: object) -> str:
 def eval_data_dir(data_dir: Path, sources: Path, embed_backend: str, embed_model: str) -> Path:
     """The eval's own index: ``<data_dir>/eval-index/<hash>``, never the user's main index.
 
-    Keyed by the sources folder's absolute path and the embedder, so a run with another embedder
-    cannot meet vectors of a different size in the same collection.
+    Keyed by the sources folder's absolute path and the embedder (``rag.embed.describe``: backend
+    and model, int8 MiniLM named apart), so a run with another embedder never meets a collection
+    of another embedder's vectors.
     """
     key = _short_hash(sources.resolve(), embed_backend, embed_model)
     return data_dir / "eval-index" / key
@@ -314,9 +315,9 @@ def eval_cmd(
     if not source_dir.is_dir():
         raise _fail(f"{source_dir}: no such sources folder (use --sources)")
 
-    index_dir = eval_data_dir(
-        settings.data_dir, source_dir, settings.embed.backend, settings.embed.model
-    )
+    from rag.embed import describe
+
+    index_dir = eval_data_dir(settings.data_dir, source_dir, **describe(settings))
     settings = settings.model_copy(update={"data_dir": index_dir, "sources_dir": source_dir})
 
     from rag.wiring import build_pipeline

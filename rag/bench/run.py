@@ -138,7 +138,9 @@ class Bench:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "embed": s.embed.backend if s.embed.backend != "local" else "all-MiniLM-L6-v2 (local)",
+            "embed": s.embed.backend
+            if s.embed.backend != "local"
+            else f"all-MiniLM-L6-v2 (local, {s.embed.runtime})",
             "model": f"{s.llm.backend}: {model}",
             "max_queue": s.api.max_queue,
             "top_k": s.retrieve.top_k,
