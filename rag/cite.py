@@ -243,7 +243,12 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = 22) -> str:
     text = text[:1].upper() + text[1:]  # a clause from mid-sentence still reads as a sentence
     if len(text.split()) <= max_words:
         return text
-    text = re.sub(r"\s*\([^()]*\)", "", text)  # asides in brackets say least
+    # Asides in brackets say least, unless one holds the kind of answer asked for.
+    text = re.sub(
+        r"\s*\([^()]*\)",
+        lambda m: m.group(0) if kind != "other" and holds_kind(m.group(0), kind, question) else "",
+        text,
+    )
     if len(text.split()) <= max_words:
         return text
     pieces = [p.strip(" ,") for p in _CLAUSE_SPLIT.split(text) if p and p.strip(" ,")]

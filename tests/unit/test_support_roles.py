@@ -52,3 +52,12 @@ def test_a_long_evidence_sentence_is_stated_by_its_clause_that_answers() -> None
     assert excerpt(sentence("Rollo ruled Normandy."), "person", "Who ruled?") == (
         "Rollo ruled Normandy."
     )
+
+
+def test_an_aside_in_brackets_stays_when_it_holds_what_was_asked() -> None:
+    s = sentence(
+        "Although the bridge across the estuary (which was not finished until 1932) carried "
+        "trains and later cars, its tolls were resented by the farmers of the valley for decades."
+    )
+    assert "1932" in excerpt(s, "date", "When was the bridge across the estuary finished?")
+    assert "1932" not in excerpt(s, "other", "What did the farmers resent?")
