@@ -118,9 +118,16 @@ class ParagraphStore:
             col = client.get_or_create_collection(self._name, metadata=meta)
             have = {k: (col.metadata or {}).get(k) for k in self._embed_meta}
             if any(v is not None and v != self._embed_meta[k] for k, v in have.items()):
+                hint = (
+                    " (float vectors of all-MiniLM-L6-v2: RAG_EMBED__RUNTIME=onnx or torch "
+                    "reads them)"
+                    if have.get("embed_model") == "all-MiniLM-L6-v2"
+                    else ""
+                )
                 raise RagError(
                     f"collection {self._name!r} at {self.address} holds vectors from {have}, not "
-                    f"{self._embed_meta}; use another data folder or RAG_CHROMA__COLLECTION"
+                    f"{self._embed_meta}; use the embedding settings that wrote it{hint}, another "
+                    "data folder, or RAG_CHROMA__COLLECTION"
                 )
             self._sources = client.get_or_create_collection(f"{self._name}_sources")
             self._paragraphs = col

@@ -167,3 +167,18 @@ def test_curly_and_straight_apostrophes_find_the_same_paragraphs(seeded_pipeline
     _, curly = seeded_pipeline.retrieve("What was Castillo’s failed effort?")
     assert [h.paragraph.id for h in straight[:3]] == [h.paragraph.id for h in curly[:3]]
     assert "Castillo’s failed effort" in straight[0].paragraph.text
+
+
+def test_a_store_of_other_vectors_is_refused_with_the_settings_that_read_it(
+    tmp_path: Path,
+) -> None:
+    from rag.config import Settings
+    from rag.errors import RagError
+    from rag.store import build_store
+
+    settings = Settings(data_dir=tmp_path)
+    float_meta = {"embed_backend": "local", "embed_model": "all-MiniLM-L6-v2"}
+    assert build_store(settings, float_meta).count() == 0  # written by torch / float ONNX
+    int8 = build_store(settings, {"embed_backend": "local", "embed_model": "all-MiniLM-L6-v2-int8"})
+    with pytest.raises(RagError, match="RAG_EMBED__RUNTIME=onnx or torch"):
+        int8.count()
