@@ -27,7 +27,7 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         embedder,
         candidates=settings.retrieve.candidates,
         rrf_k=settings.retrieve.rrf_k,
-        lexical_cache=LexicalCache(_lexical_folder(settings, store.address)),
+        lexical_cache=LexicalCache(_lexical_folder(settings)),
     )
 
     def chat_model():  # loaded on first use: `rag search` and ingest never pay for the model
@@ -47,8 +47,12 @@ def build_selector(embedder: Embedder) -> EvidenceSelector:
     return FittedSelector(embedder)
 
 
-def _lexical_folder(settings: Settings, address: str) -> Path:
-    """Beside the store, one folder per store (a server's too: each process that talks to it
-    keeps its own copy) and collection."""
-    key = hashlib.sha1(f"{address}|{settings.chroma.collection}".encode()).hexdigest()[:12]
-    return Path(settings.data_dir) / "lexical" / key
+def _lexical_folder(settings: Settings) -> Path:
+    """Beside the store, one folder per collection; for a Chroma server, per server too (each
+    process that talks to it keeps its own copy). Nothing in it names the data folder's own
+    path, so a data folder copied or moved elsewhere keeps its saved index."""
+    name = settings.chroma.collection
+    if settings.chroma.host:
+        server = f"{settings.chroma.host}:{settings.chroma.port}"
+        name += "@" + hashlib.sha1(server.encode()).hexdigest()[:12]
+    return Path(settings.data_dir) / "lexical" / name

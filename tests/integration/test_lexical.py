@@ -242,6 +242,14 @@ def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(
         r.paragraph.id for r in first.retrieve(question)[1]
     ]
 
+    # A copy of the data folder elsewhere (a backup restored, a benchmark's copy) loads it too.
+    import shutil
+
+    copied = shutil.copytree(settings.data_dir, tmp_path / "copied-data")
+    moved = build_pipeline(settings.model_copy(update={"data_dir": copied}))
+    assert moved.retriever.lexical.search(question, 5)
+    assert moved.retriever.lexical.last_build.startswith("loaded")
+
     # A changed source: the saved index is for other sources, so it is built anew.
     _write(tmp_path / "src", "quay.txt", "Quay reopened\n\nThe Zarapanda quay reopened.\n")
     again.ingest(tmp_path / "src")
