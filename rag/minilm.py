@@ -24,7 +24,27 @@ LAYERS = 6
 EPS = 1e-12  # config.json layer_norm_eps
 
 
-class MiniLMEmbedding(BaseEmbedding):
+class BatchEncoder(BaseEmbedding):
+    """llama-index's entry points for texts and queries, each through ``_encode`` (texts ->
+    vectors, batched by ``embed_batch_size``): the torch and the ONNX Runtime models share them."""
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+
+class MiniLMEmbedding(BatchEncoder):
     """Sentence embeddings from the all-MiniLM-L6-v2 weights in ``folder``."""
 
     folder: str
@@ -130,15 +150,3 @@ class MiniLMEmbedding(BaseEmbedding):
         keep = mask.unsqueeze(-1).to(torch.float32)
         pooled = (h.float() * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
         return F.normalize(pooled, p=2, dim=1).tolist()
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]

@@ -26,8 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
+
+from rag.minilm import BatchEncoder
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "rag-local" / "onnx"
 
 
-class OnnxMiniLMEmbedding(BaseEmbedding):
+class OnnxMiniLMEmbedding(BatchEncoder):
     """Sentence embeddings from an ONNX model of all-MiniLM-L6-v2 (``model_bytes``)."""
 
     folder: str
@@ -325,18 +326,6 @@ class OnnxMiniLMEmbedding(BaseEmbedding):
             }
             out.extend(self._session.run([OUTPUT], feed)[0].tolist())
         return out
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
 
 
 def main(argv: list[str]) -> int:
