@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +192,21 @@ class ParagraphStore:
         got = self._call("get", lambda: self._paragraphs.get(where={"source": source}, include=[]))
         return list(got["ids"])
 
+    def sources_with_nodes(self, source_ids: Collection[str]) -> set[str]:
+        """Those of ``source_ids`` that have any node stored, in one call."""
+        if not source_ids:
+            return set()
+        self._open()
+        got = self._call(
+            "get",
+            lambda: self._paragraphs.get(
+                where={"source": {"$in": sorted(source_ids)}}, include=["metadatas"], limit=_PAGE
+            ),
+        )
+        if len(got["ids"]) >= _PAGE:  # cut short: some source may have gone unseen
+            return set(source_ids)
+        return {str(m.get("source", "")) for m in got["metadatas"]}
+
     def embeddings(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by node id, so unchanged paragraphs are never embedded twice."""
         if not ids:
@@ -300,24 +315,31 @@ class ParagraphStore:
     # -- sources ------------------------------------------------------------------------------
 
     def put_source(self, stored: StoredSource) -> None:
+        self.put_sources([stored])
+
+    def put_sources(self, sources: Sequence[StoredSource]) -> None:
+        """Source records, and a new state token in the same call: what fingerprint() reads
+        changes with the records, and costs no second write."""
+        if not sources:
+            return
         self._open()
-        s = stored.source
-        meta = {
-            "title": s.title,
-            "hash": s.hash,
-            "paragraphs": s.paragraphs,
-            "chars": s.chars,
-            "folder": stored.folder,
-        }
-        # The source and a new state token in one call: what fingerprint() reads changes with
-        # the record, and costs no second write per file.
+        metas: list[dict[str, Any]] = [
+            {
+                "title": st.source.title,
+                "hash": st.source.hash,
+                "paragraphs": st.source.paragraphs,
+                "chars": st.source.chars,
+                "folder": st.folder,
+            }
+            for st in sources
+        ]
         self._call(
             "upsert source",
             lambda: self._sources.upsert(
-                ids=[s.id, _STATE_ID],
-                documents=[stored.text, _new_token()],
-                metadatas=[meta, _STATE_META],
-                embeddings=[[0.0], [0.0]],
+                ids=[st.source.id for st in sources] + [_STATE_ID],
+                documents=[st.text for st in sources] + [_new_token()],
+                metadatas=[*metas, _STATE_META],
+                embeddings=[[0.0]] * (len(sources) + 1),
             ),
         )
 
