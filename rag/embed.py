@@ -178,7 +178,12 @@ def _local_name(settings: Settings) -> str:
     """float32 ONNX and torch (float32 or bfloat16) give the same vectors to within rounding
     (cosine >= 0.9999), so they share a name and a collection; int8 weights move vectors more
     (cosine ~0.99), so an int8 collection is kept apart."""
-    return "all-MiniLM-L6-v2-int8" if settings.embed.runtime == "onnx-int8" else "all-MiniLM-L6-v2"
+    return INT8_NAME if settings.embed.runtime == "onnx-int8" else "all-MiniLM-L6-v2"
+
+
+# "-2": the int8 graph quantizes the attention's input projection too (rag/onnx_minilm.py);
+# the first int8 graph's vectors ("all-MiniLM-L6-v2-int8") lie ~0.99 in cosine from these.
+INT8_NAME = "all-MiniLM-L6-v2-int8-2"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,15 @@ def node_to_paragraph(node: TextNode) -> Paragraph:
     )
 
 
+# What to do about a collection written by another embedding configuration this code knows.
+_HINTS = {
+    "all-MiniLM-L6-v2": " (float vectors of all-MiniLM-L6-v2: RAG_EMBED__RUNTIME=onnx or torch "
+    "reads them)",
+    "all-MiniLM-L6-v2-int8": " (int8 vectors of an earlier build of the ONNX model, which no "
+    "setting reads any more: ingest the sources again into another data folder)",
+}
+
+
 class ParagraphStore:
     """``connect`` makes the Chroma client. It is called on first use, and again on each use
     until it succeeds: a Chroma server that is down when the process starts is a 503 naming it,
@@ -118,12 +127,7 @@ class ParagraphStore:
             col = client.get_or_create_collection(self._name, metadata=meta)
             have = {k: (col.metadata or {}).get(k) for k in self._embed_meta}
             if any(v is not None and v != self._embed_meta[k] for k, v in have.items()):
-                hint = (
-                    " (float vectors of all-MiniLM-L6-v2: RAG_EMBED__RUNTIME=onnx or torch "
-                    "reads them)"
-                    if have.get("embed_model") == "all-MiniLM-L6-v2"
-                    else ""
-                )
+                hint = _HINTS.get(str(have.get("embed_model")), "")
                 raise RagError(
                     f"collection {self._name!r} at {self.address} holds vectors from {have}, not "
                     f"{self._embed_meta}; use the embedding settings that wrote it{hint}, another "

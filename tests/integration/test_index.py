@@ -173,15 +173,21 @@ def test_a_store_of_other_vectors_is_refused_with_the_settings_that_read_it(
     tmp_path: Path,
 ) -> None:
     from rag.config import Settings
+    from rag.embed import INT8_NAME
     from rag.errors import RagError
     from rag.store import build_store
 
-    settings = Settings(data_dir=tmp_path)
+    int8 = {"embed_backend": "local", "embed_model": INT8_NAME}
     float_meta = {"embed_backend": "local", "embed_model": "all-MiniLM-L6-v2"}
-    assert build_store(settings, float_meta).count() == 0  # written by torch / float ONNX
-    int8 = build_store(settings, {"embed_backend": "local", "embed_model": "all-MiniLM-L6-v2-int8"})
+    assert build_store(Settings(data_dir=tmp_path / "a"), float_meta).count() == 0  # torch
     with pytest.raises(RagError, match="RAG_EMBED__RUNTIME=onnx or torch"):
-        int8.count()
+        build_store(Settings(data_dir=tmp_path / "a"), int8).count()
+
+    # A folder of the first int8 graph's vectors: no setting reads them any more.
+    old = {"embed_backend": "local", "embed_model": "all-MiniLM-L6-v2-int8"}
+    assert build_store(Settings(data_dir=tmp_path / "b"), old).count() == 0
+    with pytest.raises(RagError, match="ingest the sources again into another data folder"):
+        build_store(Settings(data_dir=tmp_path / "b"), int8).count()
 
 
 def _count_writes(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[str]:
