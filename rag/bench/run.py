@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from rag.bench import baseline, corpus, measure, procs, report, serving
 from rag.config import Settings
 
@@ -299,6 +301,8 @@ class Bench:
                 # asked the moment /readyz said ready: what a user who asks at once waits
                 "first_answer_after_start_s": round(server.ready_seconds + first, 2),
                 "rss_bytes": procs.rss_bytes(server.pid),
+                # what each part of the start took, as the server says (model, lexical index)
+                "readyz": httpx.get(f"{server.url}/readyz", timeout=10).json().get("components"),
             }
 
 
