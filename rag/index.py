@@ -6,8 +6,8 @@ state, with no duplicates. Changed files are embedded in groups of about ``GROUP
 (one embedding call, texts sorted by length, instead of one small call per file), then written
 in the order: upsert new nodes, delete stale ones, record the source last (sources new to the
 store together, the others file by file); a source whose record is missing or stale is simply
-redone, and with ``prune`` the nodes of a
-source that never got its record and whose file is gone are removed.
+redone, and with ``prune`` the nodes of a source that never got its record and whose file is
+gone are removed.
 """
 
 from __future__ import annotations
@@ -152,9 +152,9 @@ class Indexer:
         tally: _Tally,
     ) -> int:
         """Group N is written on a second thread while group N+1 is embedded; groups are
-        written in order, one at a time, file by file as ``_store`` says. Chroma's writes wait
-        mostly on the disk (each is a committed transaction: 13 ms quiet, 60-120 ms while the
-        disk is busy) and release the GIL, so they overlap with the embedder's computing."""
+        written in order, one at a time, as ``_store`` says. Chroma's embedded writes are CPU
+        and hold the GIL, but ONNX Runtime's ``run`` releases it, so a write overlaps with the
+        model's computing; ``_store`` keeps the number of writes down."""
         embedded = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
             pending: Future[None] | None = None
