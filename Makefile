@@ -79,7 +79,7 @@ eval: install
 
 ## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
 fit: install
-	$(BIN)/python -m eval.fit --every 4
+	$(BIN)/python -m eval.fit
 
 ## bench: measure ingest, retrieval, answers, load, start-up and memory (README: Performance)
 bench: install

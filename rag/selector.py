@@ -44,16 +44,20 @@ class EvidenceSelector(Protocol):
 
 @dataclass(frozen=True)
 class Logistic:
-    """A fitted logistic model: standardise, dot, sigmoid."""
+    """A fitted logistic model: standardise, dot, sigmoid. With ``pairs`` the standardised
+    features are followed by every product of two of them (squares included): a quadratic
+    model, still one weight vector in JSON, that can weigh one signal by another (the kind
+    asked for with the similarity, say)."""
 
     names: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
     bias: float
+    pairs: bool = False
 
     def logit(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+        return _expand((x - self.mean) / self.scale, self.pairs) @ self.weights + self.bias
 
     def prob(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logit(x)))
@@ -65,6 +69,7 @@ class Logistic:
             "scale": [round(float(v), 6) for v in self.scale],
             "weights": [round(float(v), 6) for v in self.weights],
             "bias": round(float(self.bias), 6),
+            "pairs": self.pairs,
         }
 
     @classmethod
@@ -81,7 +86,15 @@ class Logistic:
             np.asarray(d["scale"], dtype=np.float64),
             np.asarray(d["weights"], dtype=np.float64),
             float(d["bias"]),
+            bool(d.get("pairs", False)),
         )
+
+
+def _expand(z: np.ndarray, pairs: bool) -> np.ndarray:
+    if not pairs:
+        return z
+    i, j = np.triu_indices(z.shape[1])
+    return np.hstack([z, z[:, i] * z[:, j]])
 
 
 def fit_logistic(
@@ -91,12 +104,14 @@ def fit_logistic(
     l2: float = 1.0,
     sample_weight: np.ndarray | None = None,
     iters: int = 50,
+    pairs: bool = False,
 ) -> Logistic:
-    """L2-regularised logistic regression by Newton's method (numpy only)."""
+    """L2-regularised logistic regression by Newton's method (numpy only); ``pairs``: the
+    quadratic model (``Logistic``)."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    z = np.hstack([_expand((x - mean) / scale, pairs), np.ones((len(x), 1))])
     w = np.zeros(z.shape[1])
     sw = np.ones(len(x)) if sample_weight is None else sample_weight
     reg = np.full(z.shape[1], l2)
@@ -109,7 +124,7 @@ def fit_logistic(
         w -= step
         if np.abs(step).max() < 1e-7:
             break
-    return Logistic(names, mean, scale, w[:-1], float(w[-1]))
+    return Logistic(names, mean, scale, w[:-1], float(w[-1]), pairs)
 
 
 def fit_listwise(

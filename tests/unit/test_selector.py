@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rag.features import QUESTION_FEATURES, SENTENCE_FEATURES
-from rag.selector import DEFAULT_MODEL, SelectorModel, fit_logistic
+from rag.selector import DEFAULT_MODEL, Logistic, SelectorModel, fit_logistic
 
 
 def test_logistic_fit_finds_the_signal_that_separates_the_classes() -> None:
@@ -21,6 +21,23 @@ def test_logistic_fit_finds_the_signal_that_separates_the_classes() -> None:
     assert abs(model.weights[1]) > 5 * max(abs(model.weights[0]), abs(model.weights[2]))
     accuracy = ((model.prob(x) > 0.5) == (y == 1)).mean()
     assert accuracy > 0.9
+
+
+def test_the_quadratic_model_learns_what_one_signal_means_given_another() -> None:
+    """A sentence answers when it is similar to the question *and* holds the kind asked for:
+    an interaction no weighted sum of the two signals can draw, which the products can."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(float)
+    names = ("similarity", "kind")
+    linear = fit_logistic(x, y, names, l2=0.1)
+    quadratic = fit_logistic(x, y, names, l2=0.1, pairs=True)
+    def accuracy(m: Logistic) -> float:
+        return float(((m.prob(x) > 0.5) == (y == 1)).mean())
+
+    assert accuracy(linear) < 0.7 and accuracy(quadratic) > 0.9
+    again = Logistic.from_dict(json.loads(json.dumps(quadratic.to_dict())), names)
+    assert again.pairs and np.allclose(again.logit(x), quadratic.logit(x), atol=1e-4)
 
 
 def test_the_committed_model_loads_and_states_how_it_was_fitted() -> None:
