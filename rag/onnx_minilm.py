@@ -117,25 +117,22 @@ def build_graph(folder: Path, qkv_matmul: bool = False) -> Any:
         sa = p + "attention.self."
         qkv_w = np.concatenate([w[sa + f"{x}.weight"].T for x in ("query", "key", "value")], 1)
         qkv_b = np.concatenate([w[sa + f"{x}.bias"] for x in ("query", "key", "value")])
+        # The projection either inside the fused Attention or as a MatMul of its own, split
+        # into query, key and value for MultiHeadAttention; both add the bias and mask.
         if qkv_matmul:
             qkv = node("MatMul", [h, const(f"l{n}_qkv_w", qkv_w)], f"l{n}_qkv")
-            q, k, v = f"l{n}_q", f"l{n}_k", f"l{n}_v"
-            nodes.append(helper.make_node("Split", [qkv, "thirds"], [q, k, v], axis=-1))
-            a = node(
-                "MultiHeadAttention",
-                [q, k, v, const(f"l{n}_qkv_b", qkv_b), "mask_i32"],
-                f"l{n}_attn",
-                domain="com.microsoft",
-                num_heads=HEADS,
-            )
+            projected = [f"l{n}_q", f"l{n}_k", f"l{n}_v"]
+            nodes.append(helper.make_node("Split", [qkv, "thirds"], projected, axis=-1))
+            op, ins = "MultiHeadAttention", projected
         else:
-            a = node(
-                "Attention",
-                [h, const(f"l{n}_qkv_w", qkv_w), const(f"l{n}_qkv_b", qkv_b), "mask_i32"],
-                f"l{n}_attn",
-                domain="com.microsoft",
-                num_heads=HEADS,
-            )
+            op, ins = "Attention", [h, const(f"l{n}_qkv_w", qkv_w)]
+        a = node(
+            op,
+            [*ins, const(f"l{n}_qkv_b", qkv_b), "mask_i32"],
+            f"l{n}_attn",
+            domain="com.microsoft",
+            num_heads=HEADS,
+        )
         ao = node(
             "MatMul",
             [a, const(f"l{n}_ao_w", w[p + "attention.output.dense.weight"].T)],

@@ -32,6 +32,7 @@ def test_the_quadratic_model_learns_what_one_signal_means_given_another() -> Non
     names = ("similarity", "kind")
     linear = fit_logistic(x, y, names, l2=0.1)
     quadratic = fit_logistic(x, y, names, l2=0.1, pairs=True)
+
     def accuracy(m: Logistic) -> float:
         return float(((m.prob(x) > 0.5) == (y == 1)).mean())
 
