@@ -291,6 +291,9 @@ def _record_answer(
     rec["citations"] = _citation_rows(answer.citations, item, source_texts)
     rec["timings"] = dict(answer.trace.timings)
     rec["confidence"] = answer.trace.confidence
+    # What the model wrote and what it was given: a wrong answer shows which stage lost it.
+    rec["draft"] = answer.trace.draft
+    rec["evidence"] = answer.trace.evidence
     rec["answer_retrieved_ids"] = [r.get("id") for r in answer.trace.retrieved]
     metrics, sentences = _answer_metrics(answer, rec["citations"], item)
     rec["metrics"].update(metrics)

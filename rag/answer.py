@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from llama_index.core.llms import ChatMessage, MessageRole
 
-from rag.cite import Claim, DraftCheck, check_draft, draft_sentences, render
+from rag.cite import AnswerStyle, Claim, DraftCheck, check_draft, draft_sentences, render
 from rag.injection import strip_injection
 from rag.types import (
     Answer,
@@ -56,10 +56,17 @@ def abstention_text(question: str) -> str:
 
 
 class Answerer:
-    def __init__(self, model: ChatModel, selector: EvidenceSelector, max_tokens: int):
+    def __init__(
+        self,
+        model: ChatModel,
+        selector: EvidenceSelector,
+        max_tokens: int,
+        style: AnswerStyle = AnswerStyle(),
+    ):
         self.model = model
         self.selector = selector
         self.max_tokens = max_tokens
+        self.style = style
 
     def _ground(
         self, resolved: ResolvedQuestion, retrieved: list[Retrieved], trace: Trace
@@ -129,7 +136,7 @@ class Answerer:
     ) -> Answer:
         t = time.perf_counter()
         trace.draft = draft
-        claims, decisions = check_draft(draft, evidence, asked)
+        claims, decisions = check_draft(draft, evidence, asked, style=self.style)
         trace.checks.extend(decisions)
         text, citations = render(claims, evidence.retrieved)
         if evidence.missing:  # a two-part question the sources answer only in part says so
@@ -178,7 +185,7 @@ class Answerer:
             return
         t = time.perf_counter()
         parts: list[str] = []
-        kept = _KeptText(evidence, asked)
+        kept = _KeptText(evidence, asked, self.style)
         for delta in self.model.stream(build_messages(asked, evidence), self.max_tokens):
             if not parts:
                 # Only once the model writes: the first event is what the API waits for before
@@ -208,9 +215,9 @@ class _KeptText:
     """The part of the answer a growing draft has already settled: its complete sentences are
     checked one by one, and the kept ones rendered as the final answer will begin."""
 
-    def __init__(self, evidence: Evidence, question: str) -> None:
+    def __init__(self, evidence: Evidence, question: str, style: AnswerStyle) -> None:
         self.evidence = evidence
-        self.check = DraftCheck(evidence, question)
+        self.check = DraftCheck(evidence, question, style=style)
         self.fed = 0
         self.shown = ""
 

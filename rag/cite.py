@@ -37,6 +37,22 @@ _FILLER = re.compile(
 )  # share of a sentence's content words that its cited text must contain
 
 
+@dataclass(frozen=True)
+class AnswerStyle:
+    """How the answer states its facts; both numbers are fitted (``python -m eval.fit_answer``).
+
+    ``fact_words``: an evidence sentence up to this long is stated whole; a longer one is cut to
+    its clause that most likely holds the answer (``excerpt``).
+    ``min_coverage``: a draft sentence must carry at least this share of what its evidence adds
+    to the question (the fact's content words the question does not use). A small model's
+    draft that copies its source's words but leaves the answer out passes the support check;
+    this check replaces it with the fact. 0 trusts every supported draft.
+    """
+
+    fact_words: int = 30
+    min_coverage: float = 0.7
+
+
 @dataclass
 class Claim:
     text: str  # without markers
@@ -235,7 +251,7 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 
-def excerpt(s: Sentence, kind: str, question: str, max_words: int = 22) -> str:
+def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.fact_words) -> str:
     """The fact, stated short, from the evidence sentence: the sentence itself when short, else
     its clause that holds an answer of the kind asked for and most of the question's words. The
     whole sentence stays in the citation."""
@@ -274,6 +290,15 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = 22) -> str:
     return chosen[:1].upper() + chosen[1:]
 
 
+def coverage(claim: str, facts: list[str], question: str) -> float:
+    """Share of what ``facts`` add to ``question`` (content words it does not use) that
+    ``claim`` says too."""
+    new = {t for f in facts for t in content_stems(f)} - set(content_stems(question))
+    if not new:
+        return 1.0
+    return len(new & set(content_stems(claim))) / len(new)
+
+
 def draft_sentences(draft: str) -> list[str]:
     """The draft's sentences as the check reads them: opening filler dropped."""
     return [span.text for span in split_sentences(_FILLER.sub("", draft.strip()))]
@@ -287,10 +312,17 @@ class DraftCheck:
     remove; ``finish`` completes the answer (the kind asked for, evidence for other parts).
     """
 
-    def __init__(self, evidence: Evidence, question: str, max_claims: int = 2) -> None:
+    def __init__(
+        self,
+        evidence: Evidence,
+        question: str,
+        max_claims: int = 2,
+        style: AnswerStyle = AnswerStyle(),
+    ) -> None:
         self.evidence = evidence
         self.question = question
         self.max_claims = max_claims
+        self.style = style
         self.claims: list[Claim] = []
         self.decisions: list[CheckDecision] = []
         self.used: set[int] = set()
@@ -317,6 +349,19 @@ class DraftCheck:
             ok, why = False, f"does not state the {kind} its source gives"
         if ok and not set(content_stems(text)) - set(content_stems(self.question)):
             ok, why = False, "only restates the question"
+        if ok:
+            said = coverage(text, [self._fact(s) for s in cites], self.question)
+            if said < self.style.min_coverage:
+                # Supported but incomplete: its own source's fact takes its place, once.
+                why = f"says only {said:.0%} of what its source adds to the question"
+                fresh = [ev.index(s) for s in cites if ev.index(s) not in self.used]
+                if not fresh:
+                    self.decisions.append(
+                        CheckDecision(sentence, "dropped", why + "; the answer states it already")
+                    )
+                    return
+                self._replace(sentence, fresh[0], why + note)
+                return
         if ok and self._repeats(text):
             # A draft sentence replaced by its source's quote, then the source copied again.
             self.decisions.append(
@@ -332,12 +377,16 @@ class DraftCheck:
         if idx is None:
             self.decisions.append(CheckDecision(sentence, "dropped", why + note))
             return
+        self._replace(sentence, idx, why + note)
+
+    def _replace(self, sentence: str, idx: int, why: str) -> None:
+        ev = self.evidence.sentences
         self.used.add(idx)
-        fact = excerpt(ev[idx], self.evidence.answer_type, self.question)
-        self.claims.append(Claim(fact, [ev[idx]]))
-        self.decisions.append(
-            CheckDecision(sentence, "replaced", why + note, replacement=ev[idx].text)
-        )
+        self.claims.append(Claim(self._fact(ev[idx]), [ev[idx]]))
+        self.decisions.append(CheckDecision(sentence, "replaced", why, replacement=ev[idx].text))
+
+    def _fact(self, s: Sentence) -> str:
+        return excerpt(s, self.evidence.answer_type, self.question, self.style.fact_words)
 
     def _repeats(self, text: str) -> bool:
         """Every content word of ``text`` is already in the answer: it would say nothing new."""
@@ -361,7 +410,7 @@ class DraftCheck:
         if not self._states_kind():
             for i, s in enumerate(ev):
                 if i not in used:
-                    claims.insert(0, Claim(excerpt(s, kind, self.question), [s]))
+                    claims.insert(0, Claim(self._fact(s), [s]))
                     used.add(i)
                     decisions.append(
                         CheckDecision(
@@ -374,7 +423,7 @@ class DraftCheck:
                     break
         for i, s in enumerate(ev):
             if i not in used:
-                claims.append(Claim(excerpt(s, kind, self.question), [s]))
+                claims.append(Claim(self._fact(s), [s]))
                 used.add(i)
                 decisions.append(
                     CheckDecision(
@@ -385,9 +434,13 @@ class DraftCheck:
 
 
 def check_draft(
-    draft: str, evidence: Evidence, question: str, max_claims: int = 2
+    draft: str,
+    evidence: Evidence,
+    question: str,
+    max_claims: int = 2,
+    style: AnswerStyle = AnswerStyle(),
 ) -> tuple[list[Claim], list[CheckDecision]]:
-    check = DraftCheck(evidence, question, max_claims)
+    check = DraftCheck(evidence, question, max_claims, style)
     for sentence in draft_sentences(draft):
         check.add(sentence)
     return check.finish()

@@ -76,6 +76,23 @@ class LLMSettings(BaseModel):
     timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the model.")
 
 
+class AnswerSettings(BaseModel):
+    """How an answer states its facts (``rag.cite.AnswerStyle``). Defaults fitted on SQuAD
+    articles 1-6 with the bundled model (``python -m eval.fit_answer``); a stronger model's
+    drafts are worth trusting more: lower ``min_draft_coverage`` for it."""
+
+    fact_words: int = Field(
+        default=30, ge=8, le=80, description="Evidence sentences up to this long are stated whole."
+    )
+    min_draft_coverage: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Share of what its evidence adds to the question a draft sentence must say; "
+        "below it, the evidence's fact replaces the sentence.",
+    )
+
+
 class OllamaSettings(BaseModel):
     host: str = Field(default_factory=_default_ollama_host)
 
@@ -110,6 +127,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     api: APISettings = Field(default_factory=APISettings)

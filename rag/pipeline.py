@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.answer import Answerer
+from rag.cite import AnswerStyle
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import (
@@ -85,7 +86,9 @@ class Pipeline:
 
     @property
     def answerer(self) -> Answerer:
-        return Answerer(self.model, self.selector, self.settings.llm.max_tokens)
+        a = self.settings.answer
+        style = AnswerStyle(a.fact_words, a.min_draft_coverage)
+        return Answerer(self.model, self.selector, self.settings.llm.max_tokens, style)
 
     # -- ingest and sources --------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """The citation check's pure logic on hand-made evidence: facts stated from source sentences,
-the settled part of an answer a stream may show, and answers that must not repeat themselves."""
+drafts that leave the answer out, the settled part of an answer a stream may show, and answers
+that must not repeat themselves."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.cite import DraftCheck, check_draft, excerpt, render
+from rag.cite import AnswerStyle, DraftCheck, check_draft, coverage, excerpt, render
 from rag.types import Evidence, Paragraph, Retrieved, Sentence
 
 TEXT = (
@@ -97,3 +98,56 @@ def test_a_sentence_the_answer_already_says_is_not_said_again() -> None:
     assert text.count("34 years in prison") == 1, text
     assert [d.action for d in decisions] == ["replaced", "dropped"]
     assert "repeats" in decisions[-1].reason
+
+
+CONCERT = (
+    "The orchestra toured Europe in the spring, and its last concert was given in Vienna, "
+    "where the composer had lived."
+)
+WHERE = "Where was the orchestra's last concert given?"
+
+
+def test_coverage_is_the_share_of_what_the_source_adds_to_the_question() -> None:
+    # The source adds: toured, Europe, spring, Vienna, composer, lived (six content words).
+    assert coverage("The orchestra toured Europe in the spring.", [CONCERT], WHERE) == 0.5
+    assert coverage(CONCERT, [CONCERT], WHERE) == 1.0
+    assert coverage("anything", ["The orchestra's last concert."], WHERE) == 1.0  # adds nothing
+
+
+def test_a_supported_draft_that_leaves_the_answer_out_is_replaced_by_its_sources_fact() -> None:
+    # Every word of the draft is in its source, so the support check passes it; it names a
+    # place too, so the kind check does. What it leaves out is the answer.
+    ev = evidence(CONCERT, kind="place")
+    claims, decisions = check_draft("The orchestra toured Europe in the spring [1].", ev, WHERE)
+    text, citations = render(claims, ev.retrieved)
+    assert "Vienna" in text and [c.n for c in citations] == [1]
+    assert decisions[0].action == "replaced"
+    assert "says only 50% of what its source adds" in decisions[0].reason
+
+
+def test_a_draft_that_states_its_sources_fact_is_kept_in_the_models_words() -> None:
+    ev = evidence(CONCERT, kind="place")
+    draft = (
+        "After touring Europe in the spring, its last concert was in Vienna, where the composer "
+        "lived [1]."
+    )
+    claims, decisions = check_draft(draft, ev, WHERE)
+    assert [d.action for d in decisions] == ["kept"]
+    assert claims[0].text == draft.replace(" [1]", "")
+
+
+def test_without_a_coverage_bound_every_supported_draft_is_trusted() -> None:
+    ev = evidence(CONCERT, kind="place")
+    draft = "The orchestra toured Europe in the spring [1]."
+    claims, decisions = check_draft(draft, ev, WHERE, style=AnswerStyle(min_coverage=0.0))
+    assert [d.action for d in decisions] == ["kept"]
+    assert "Vienna" not in render(claims, ev.retrieved)[0]
+
+
+def test_an_incomplete_second_sentence_on_a_source_already_stated_is_dropped() -> None:
+    ev = evidence(CONCERT, kind="place")
+    draft = "The orchestra toured Europe in the spring [1]. The composer had lived in Vienna [1]."
+    claims, decisions = check_draft(draft, ev, WHERE)
+    assert [d.action for d in decisions] == ["replaced", "dropped"]
+    assert "the answer states it already" in decisions[1].reason
+    assert len(claims) == 1

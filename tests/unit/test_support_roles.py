@@ -46,7 +46,11 @@ def test_a_long_evidence_sentence_is_stated_by_its_clause_that_answers() -> None
         "11th centuries gave their name to Normandy, a region in France, which was later ruled "
         "by dukes descended from Rollo."
     )
-    short = excerpt(s, "date", "In what century did the Normans give their name to Normandy?")
+    question = "In what century did the Normans give their name to Normandy?"
+    # Within the limit the sentence is stated whole, less its asides in brackets; beyond it,
+    # by the clause that answers.
+    assert excerpt(s, "date", question, max_words=30).endswith("descended from Rollo.")
+    short = excerpt(s, "date", question, max_words=22)
     assert "10th and 11th centuries" in short and "Latin" not in short
     assert len(short.split()) <= 25
     assert excerpt(sentence("Rollo ruled Normandy."), "person", "Who ruled?") == (
@@ -59,5 +63,6 @@ def test_an_aside_in_brackets_stays_when_it_holds_what_was_asked() -> None:
         "Although the bridge across the estuary (which was not finished until 1932) carried "
         "trains and later cars, its tolls were resented by the farmers of the valley for decades."
     )
-    assert "1932" in excerpt(s, "date", "When was the bridge across the estuary finished?")
-    assert "1932" not in excerpt(s, "other", "What did the farmers resent?")
+    # A sentence longer than the limit (the default states this one whole).
+    assert "1932" in excerpt(s, "date", "When was the bridge across the estuary finished?", 22)
+    assert "1932" not in excerpt(s, "other", "What did the farmers resent?", 22)
