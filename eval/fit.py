@@ -197,6 +197,43 @@ def _figures(
     }
 
 
+def load_rows(
+    squad: Path, gold_files: list[Path], sources: Path, data_dir: Path, refresh: bool, every: int
+) -> list[Row]:
+    """Every SQuAD question (every ``every``-th) and gold item with its candidates' features,
+    extracted once and cached under ``data_dir/fit-cache``."""
+    # The cache holds pickled Extractions: its key covers their fields as well as the features.
+    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
+    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    cache_dir = data_dir / "fit-cache"
+
+    squad_dir = data_dir / "eval-squad" / "fit-all"
+    squad_items, _ = load_squad(squad, out_dir=squad_dir)
+    squad_items = squad_items[:: max(1, every)]
+    article_of = _article_numbers(squad)
+    groups = [f"squad:{article_of[i.id]}" for i in squad_items]
+    skey = hashlib.sha256(squad.read_bytes()).hexdigest()[:8]
+    print(f"SQuAD: {len(squad_items)} questions; extracting features", file=sys.stderr)
+    rows = _cached(
+        f"squad-{skey}-{feature_key}-every{every}",
+        cache_dir,
+        refresh,
+        lambda: collect(squad_items, groups, squad_dir, data_dir),
+    )
+    for gold in gold_files:
+        items = load_gold(gold)
+        gkey = hashlib.sha256(gold.read_bytes()).hexdigest()[:8]
+        rows += _cached(
+            f"gold-{gold.stem}-{gkey}-{feature_key}",
+            cache_dir,
+            refresh,
+            lambda items=items, gold=gold: collect(
+                items, [f"gold:{gold.stem}"] * len(items), sources, data_dir
+            ),
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.fit", description=__doc__.split("\n")[0])
     ap.add_argument("--squad", type=Path, default=SQUAD)
@@ -230,36 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "fit": parse_articles(args.fit_articles) or set(),
         "report": parse_articles(args.report_articles) or set(),
     }
-    # The cache holds pickled Extractions: its key covers their fields as well as the features.
-    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
-    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
-    cache_dir = args.data_dir / "fit-cache"
-
-    squad_dir = args.data_dir / "eval-squad" / "fit-all"
-    squad_items, _ = load_squad(args.squad, out_dir=squad_dir)
-    squad_items = squad_items[:: max(1, args.every)]
-    article_of = _article_numbers(args.squad)
-    groups = [f"squad:{article_of[i.id]}" for i in squad_items]
-    skey = hashlib.sha256(args.squad.read_bytes()).hexdigest()[:8]
-    print(f"SQuAD: {len(squad_items)} questions; extracting features", file=sys.stderr)
-    rows = _cached(
-        f"squad-{skey}-{feature_key}-every{args.every}",
-        cache_dir,
-        args.refresh,
-        lambda: collect(squad_items, groups, squad_dir, args.data_dir),
-    )
     gold_files = [] if args.no_gold else (args.gold or [GOLD])
-    for gold in gold_files:
-        items = load_gold(gold)
-        gkey = hashlib.sha256(gold.read_bytes()).hexdigest()[:8]
-        rows += _cached(
-            f"gold-{gold.stem}-{gkey}-{feature_key}",
-            cache_dir,
-            args.refresh,
-            lambda items=items, gold=gold: collect(
-                items, [f"gold:{gold.stem}"] * len(items), args.sources, args.data_dir
-            ),
-        )
+    rows = load_rows(args.squad, gold_files, args.sources, args.data_dir, args.refresh, args.every)
 
     def part(name: str) -> list[Row]:
         nums = split[name]

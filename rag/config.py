@@ -93,6 +93,18 @@ class AnswerSettings(BaseModel):
     )
 
 
+class SelectSettings(BaseModel):
+    # Off by default: its own copy of SmolLM2 adds ~130-160 MiB resident, which would take the
+    # 100k-paragraph figure (875 MiB) past the 1 GiB target, and ~0.5 s to a quarter of the
+    # answers. Sharing the chat model's weights would remove the first cost (README, Quality).
+    rerank: Literal["likelihood", "none"] = Field(
+        default="none",
+        description="likelihood: the selector's close best sentences reordered with how likely "
+        "the bundled SmolLM2 finds the question after each (rag/likelihood.py); none: the "
+        "sentence model's order.",
+    )
+
+
 class OllamaSettings(BaseModel):
     host: str = Field(default_factory=_default_ollama_host)
 
@@ -128,6 +140,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    select: SelectSettings = Field(default_factory=SelectSettings)
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     api: APISettings = Field(default_factory=APISettings)

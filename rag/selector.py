@@ -14,15 +14,17 @@ their held-out figures live in one JSON file (``rag/models/selector.json``), wri
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from rag.embed import Embedder
+from rag.errors import BackendUnavailable
 from rag.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -32,9 +34,12 @@ from rag.features import (
     extract,
     question_features,
 )
+from rag.likelihood import SentenceScorer
 from rag.types import Evidence, ResolvedQuestion, Retrieved
 
+log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
+DEFAULT_RERANK = Path(__file__).parent / "models" / "rerank.json"
 _TWO_PARTS = re.compile(r",?\s+and\s+(?:who|whom|whose|what|when|where|which|why|how)\b", re.I)
 
 
@@ -186,6 +191,41 @@ class SelectorModel:
         }
 
 
+@dataclass(frozen=True)
+class Rerank:
+    """The sentence model's best ``top`` sentences reordered by their logit plus ``weight`` x
+    a second signal (``rag/likelihood.py``), when the best leads the second by less than
+    ``max_gap`` logits: further ahead, the signal changed no answer in the fit data and only
+    cost time. All three fitted by ``python -m eval.fit_rerank``.
+    """
+
+    scorer: SentenceScorer
+    top: int
+    weight: float
+    max_gap: float = float("inf")
+
+    @classmethod
+    def load(cls, scorer: SentenceScorer, path: Path = DEFAULT_RERANK) -> Rerank:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        gap = d.get("max_gap")
+        return cls(scorer, int(d["top"]), float(d["weight"]), float("inf") if gap is None else gap)
+
+    def apply(self, question: str, ranked: list[Candidate], logits: list[float]) -> None:
+        """Reorders the head of ``ranked`` in place."""
+        head = ranked[: self.top]
+        if len(head) < 2 or logits[0] - logits[1] >= self.max_gap:
+            return
+        try:
+            extra = self.scorer.score(question, [c.sentence.text for c in head])
+        except BackendUnavailable as exc:
+            # A ranking signal, not the answer: without it the sentence model's order stands.
+            log.warning("reranking skipped: %s", exc)
+            return
+        combined = [lg + self.weight * e for lg, e in zip(logits, extra, strict=False)]
+        order = sorted(range(len(head)), key=lambda i: -combined[i])
+        ranked[: len(head)] = [head[i] for i in order]
+
+
 @dataclass
 class Scored:
     """One question's candidates ranked by the sentence model, and P(answerable)."""
@@ -193,6 +233,7 @@ class Scored:
     extraction: Extraction
     ranked: list[Candidate]
     p_answerable: float
+    logits: list[float] = field(default_factory=list)  # of ``ranked``, in order
 
 
 class FittedSelector:
@@ -205,10 +246,12 @@ class FittedSelector:
         model: SelectorModel | Path = DEFAULT_MODEL,
         max_sentences: int = 2,
         threshold: float | None = None,
+        rerank: Rerank | None = None,
     ) -> None:
         self.embedder = embedder
         self._model = model
         self._threshold = threshold
+        self.rerank = rerank
         self._lock = threading.Lock()
         self.max_sentences = max_sentences
         self.cache = VectorCache()
@@ -235,9 +278,10 @@ class FittedSelector:
         ranked = [ex.candidates[i] for i in order]
         for c, lg in zip(ranked, logits[order], strict=True):
             c.prob = float(1.0 / (1.0 + np.exp(-lg)))
-        q = question_features(ex, ranked, [float(v) for v in logits[order]])
+        ranked_logits = [float(v) for v in logits[order]]
+        q = question_features(ex, ranked, ranked_logits)
         p = float(self.model.answerable.prob(q[None, :])[0])
-        return Scored(ex, ranked, p)
+        return Scored(ex, ranked, p, ranked_logits)
 
     def select(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Evidence:
         s = self.score(question, retrieved)
@@ -261,6 +305,11 @@ class FittedSelector:
                 ),
                 confidence=s.p_answerable,
             )
+        if self.rerank is not None:
+            # Only once the question is to be answered: P(answerable) stays the sentence
+            # model's, the second signal only picks among its best sentences.
+            self.rerank.apply(question.text, s.ranked, s.logits)
+            best = s.ranked[0]
         chosen = [best]
         if _TWO_PARTS.search(question.text):
             # "When did ..., and who ...?": the second part's answer often stands in another

@@ -35,16 +35,22 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
 
         return build_chat_model(settings)
 
-    return Pipeline(
-        settings, store, indexer, retriever, embedder, chat_model, build_selector(embedder)
-    )
+    selector = build_selector(embedder, settings)
+    return Pipeline(settings, store, indexer, retriever, embedder, chat_model, selector)
 
 
-def build_selector(embedder: Embedder) -> EvidenceSelector:
-    """The evidence selector: the fitted model committed in rag/models/selector.json."""
-    from rag.selector import FittedSelector
+def build_selector(embedder: Embedder, settings: Settings | None = None) -> EvidenceSelector:
+    """The evidence selector: the fitted model committed in rag/models/selector.json; with
+    ``RAG_SELECT__RERANK=likelihood``, its close best sentences reordered as
+    rag/models/rerank.json says."""
+    from rag.likelihood import QuestionLikelihood
+    from rag.selector import FittedSelector, Rerank
 
-    return FittedSelector(embedder)
+    settings = settings or Settings()
+    rerank = None
+    if settings.select.rerank == "likelihood":
+        rerank = Rerank.load(QuestionLikelihood(threads=settings.llm.threads))
+    return FittedSelector(embedder, rerank=rerank)
 
 
 def _lexical_folder(settings: Settings) -> Path:
