@@ -29,12 +29,16 @@ import numpy as np
 from eval.fit import GOLD, SQUAD, Row, _x, load_rows
 from rag.features import SENTENCE_FEATURES
 from rag.likelihood import QuestionLikelihood
-from rag.selector import DEFAULT_MODEL, DEFAULT_RERANK, SelectorModel, fit_logistic
+from rag.selector import DEFAULT_MODEL, DEFAULT_RERANK, Rerank, SelectorModel, fit_logistic
 
 TOPS = (2, 3)
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 GAPS = (0.5, 1.0, 1.5, 2.0, None)  # None: every question
 L2 = 1.0  # eval.fit's default, the committed sentence model's
+
+
+# Per question: the logits, likelihoods and labels of the sentence model's best sentences.
+Ranked = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def scored(
@@ -43,7 +47,7 @@ def scored(
     scorer: QuestionLikelihood,
     depth: int,
     memo: dict[tuple[str, str], float],
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> Ranked:
     """(logits, likelihoods, labels) of each answerable row's best ``depth`` sentences.
     ``memo`` keeps every likelihood computed, by (question, sentence)."""
     out = []
@@ -80,30 +84,22 @@ def out_of_fold(rows: list[Row], pairs: bool) -> dict[str, np.ndarray]:
     return out
 
 
-def top1(
-    data: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    top: int,
-    weight: float,
-    max_gap: float | None = None,
-) -> float:
-    """Share of questions whose answer sentence comes first (``Rerank.apply``'s order)."""
-    hits = []
-    for lg, lm, y in data:
-        if max_gap is not None and len(lg) > 1 and lg[0] - lg[1] >= max_gap:
-            hits.append(y[0] > 0)
-        else:
-            hits.append(y[int(np.argmax(lg[:top] + weight * lm[:top]))] > 0)
+def top1(data: Ranked, top: int, weight: float, max_gap: float | None = None) -> float:
+    """Share of questions whose answer sentence comes first in ``Rerank.apply``'s order."""
+    rule = _rule(top, weight, max_gap)
+    hits = [y[rule.order(lg, lm)[0] if rule.needed(lg) else 0] > 0 for lg, lm, y in data]
     return float(np.mean(hits)) if hits else 0.0
 
 
-Scored = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-def reranked_share(data: Scored, max_gap: float | None) -> float:
+def reranked_share(data: Ranked, max_gap: float | None) -> float:
     """Share of questions that pay for the second signal."""
-    if max_gap is None:
-        return 1.0
-    return float(np.mean([len(lg) > 1 and lg[0] - lg[1] < max_gap for lg, _, _ in data]))
+    rule = _rule(2, 0.0, max_gap)
+    return float(np.mean([rule.needed(lg) for lg, _, _ in data])) if data else 0.0
+
+
+def _rule(top: int, weight: float, max_gap: float | None) -> Rerank:
+    # Only needed() and order() are used: they never call the scorer.
+    return Rerank(QuestionLikelihood(), top, weight, float("inf") if max_gap is None else max_gap)
 
 
 def main(argv: list[str] | None = None) -> int:

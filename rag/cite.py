@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.config import AnswerSettings
 from rag.kinds import holds_kind, names
 from rag.sentences import split_sentences
 from rag.text import (
@@ -37,6 +38,9 @@ _FILLER = re.compile(
 )  # share of a sentence's content words that its cited text must contain
 
 
+_DEFAULTS = AnswerSettings()  # the defaults live with the settings that override them
+
+
 @dataclass(frozen=True)
 class AnswerStyle:
     """How the answer states its facts; both numbers are fitted (``python -m eval.fit_answer``).
@@ -49,8 +53,8 @@ class AnswerStyle:
     this check replaces it with the fact. 0 trusts every supported draft.
     """
 
-    fact_words: int = 30
-    min_coverage: float = 0.7
+    fact_words: int = _DEFAULTS.fact_words
+    min_coverage: float = _DEFAULTS.min_draft_coverage
 
 
 @dataclass
@@ -354,7 +358,7 @@ class DraftCheck:
             if said < self.style.min_coverage:
                 # Supported but incomplete: its own source's fact takes its place, once.
                 why = f"says only {said:.0%} of what its source adds to the question"
-                fresh = [ev.index(s) for s in cites if ev.index(s) not in self.used]
+                fresh = [i for i in map(ev.index, cites) if i not in self.used]
                 if not fresh:
                     self.decisions.append(
                         CheckDecision(sentence, "dropped", why + "; the answer states it already")

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.errors import BackendUnavailable
-
 _PROMPT = "Passage: {sentence}\nQuestion about the passage:"
-MAX_SENTENCE_TOKENS = 160
+_CONTEXT = 512  # tokens: the longest sentence kept plus the question
+MAX_SENTENCE_WORDS = 160
+_QUESTION_TOKENS = 96
 
 
 class SentenceScorer(Protocol):
@@ -30,8 +30,6 @@ class SentenceScorer(Protocol):
 class QuestionLikelihood:
     """Mean log P(question tokens | sentence), one llama.cpp pass a sentence; thread-safe."""
 
-    name = "question likelihood"
-
     def __init__(self, model_path: Path | None = None, threads: int = 2) -> None:
         self._path = model_path
         self._threads = threads
@@ -40,40 +38,32 @@ class QuestionLikelihood:
 
     def _load(self) -> Any:
         if self._llama is None:
-            from rag.llm import default_gguf_path
+            from rag.llm import default_gguf_path, open_gguf
 
-            path = self._path or default_gguf_path()
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise BackendUnavailable("likelihood", str(path), f"no llama_cpp: {exc}") from exc
-            try:
-                # logits_all: the question's tokens are scored, not only the next one.
-                self._llama = Llama(
-                    model_path=str(path),
-                    n_ctx=512,
-                    n_batch=512,
-                    n_threads=self._threads,
-                    logits_all=True,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise BackendUnavailable("likelihood", str(path), f"cannot load: {exc}") from exc
+            # logits_all: the question's tokens are scored, not only the next one.
+            self._llama = open_gguf(
+                self._path or default_gguf_path(),
+                "likelihood",
+                n_ctx=_CONTEXT,
+                n_batch=_CONTEXT,
+                n_threads=self._threads,
+                logits_all=True,
+            )
         return self._llama
 
     def score(self, question: str, sentences: list[str]) -> list[float]:
         with self._lock:
             llama = self._load()
-            q = llama.tokenize(f" {question.strip()}".encode(), add_bos=False)[:96]
+            q = llama.tokenize(f" {question.strip()}".encode(), add_bos=False)[:_QUESTION_TOKENS]
             return [self._one(llama, s, q) for s in sentences]
 
     @staticmethod
     def _one(llama: Any, sentence: str, q: list[int]) -> float:
         if not q:
             return 0.0
-        text = " ".join(sentence.split()[:MAX_SENTENCE_TOKENS])
+        text = " ".join(sentence.split()[:MAX_SENTENCE_WORDS])
         pre = llama.tokenize(_PROMPT.format(sentence=text).encode(), add_bos=True)
-        pre = pre[: 512 - len(q) - 1]
+        pre = pre[: _CONTEXT - len(q) - 1]
         tokens = pre + q
         llama.reset()
         llama.eval(tokens)

