@@ -94,14 +94,13 @@ class AnswerSettings(BaseModel):
 
 
 class SelectSettings(BaseModel):
-    # Off by default: its own copy of SmolLM2 adds ~130-160 MiB resident, which would take the
-    # 100k-paragraph figure (875 MiB) past the 1 GiB target, and ~0.5 s to a quarter of the
-    # answers. Sharing the chat model's weights would remove the first cost (README, Quality).
-    rerank: Literal["likelihood", "none"] = Field(
-        default="none",
+    rerank: Literal["auto", "likelihood", "none"] = Field(
+        default="auto",
         description="likelihood: the selector's close best sentences reordered with how likely "
-        "the bundled SmolLM2 finds the question after each (rag/likelihood.py); none: the "
-        "sentence model's order.",
+        "the bundled SmolLM2 finds the question after each (rag/likelihood.py); it borrows the "
+        "chat model when that is SmolLM2, else loads its own copy (~150 MiB, and its CPU time "
+        "on this machine); auto: likelihood when it can borrow, else none; none: the sentence "
+        "model's order.",
     )
 
 

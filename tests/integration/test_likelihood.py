@@ -41,6 +41,7 @@ def test_scores_are_the_same_one_at_a_time_and_from_threads(
 ) -> None:
     alone = likelihood.score(QUESTION, [CONCERT, BARLEY])
     results: list[list[float]] = []
+
     def run() -> None:
         results.append(likelihood.score(QUESTION, [CONCERT, BARLEY]))
 
@@ -96,15 +97,48 @@ def test_without_the_likelihood_the_sentence_models_order_stands() -> None:
     assert [c.sentence.text for c in ranked] == [BARLEY, CONCERT]
 
 
-def test_the_rerank_is_chosen_by_configuration() -> None:
+def test_the_chat_model_lends_its_weights_and_still_answers_the_same(
+    likelihood: QuestionLikelihood,
+) -> None:
+    from llama_index.core.llms import ChatMessage
+
+    from rag.llm import LlamaCppChatModel, default_gguf_path
+
+    chat = LlamaCppChatModel(default_gguf_path(), max_tokens=12)
+    ask = [ChatMessage(role="user", content="Name a colour.")]
+    chat.complete(ask)
+    # Asked again, the chat reuses the prompt it has cached (and llama.cpp's one-token step
+    # may round differently from the whole prompt's batch, so the words can differ from the
+    # first answer's): this is the answer to expect while the cache holds the prompt.
+    before = chat.complete(ask)
+    with chat.lease() as llama:
+        cached = llama.n_tokens
+    borrowed = QuestionLikelihood(chat.lease)
+    # The same weights give the same scores in a context of another size...
+    assert borrowed.score(QUESTION, [CONCERT, BARLEY]) == pytest.approx(
+        likelihood.score(QUESTION, [CONCERT, BARLEY]), abs=1e-3
+    )
+    # ...the chat's cached tokens are put back, and its next answer, which reuses them all,
+    # is the one it gave before.
+    with chat.lease() as llama:
+        assert llama.n_tokens == cached > 0
+    assert chat.complete(ask) == before
+
+
+def test_the_rerank_is_on_by_default_and_borrows_the_bundled_chat_model() -> None:
     from rag.config import Settings
     from rag.embed import build_embedder
+    from rag.llm import LlamaCppChatModel, default_gguf_path
     from rag.wiring import build_selector
 
+    built: list[str] = []
+
+    def chat_model() -> LlamaCppChatModel:
+        built.append("chat")
+        return LlamaCppChatModel(default_gguf_path())
+
     default = Settings(embed={"backend": "hash"})
-    assert build_selector(build_embedder(default), default).rerank is None
-    on = Settings(embed={"backend": "hash"}, select={"rerank": "likelihood"})
-    rerank = build_selector(build_embedder(on), on).rerank
+    rerank = build_selector(build_embedder(default), default, chat_model).rerank
     assert rerank is not None and isinstance(rerank.scorer, QuestionLikelihood)
     fitted = json.loads(DEFAULT_RERANK.read_text(encoding="utf-8"))
     assert (rerank.top, rerank.weight, rerank.max_gap) == (
@@ -112,3 +146,18 @@ def test_the_rerank_is_chosen_by_configuration() -> None:
         fitted["weight"],
         fitted["max_gap"],
     )
+    assert rerank.scorer.score(QUESTION, [CONCERT])[0] < 0.0
+    assert built == ["chat"]
+    # A server's model cannot be read token by token: by default there is then no rerank (a
+    # copy of SmolLM2 would cost memory and this machine's CPU), and asked for, the scorer
+    # loads a copy of its own.
+    served = Settings(embed={"backend": "hash"}, llm={"backend": "ollama"})
+    assert build_selector(build_embedder(served), served, chat_model).rerank is None
+    asked = Settings(
+        embed={"backend": "hash"}, llm={"backend": "ollama"}, select={"rerank": "likelihood"}
+    )
+    rerank = build_selector(build_embedder(asked), asked, chat_model).rerank
+    assert rerank is not None and rerank.scorer.score(QUESTION, [CONCERT])[0] < 0.0
+    assert built == ["chat"]
+    off = Settings(embed={"backend": "hash"}, select={"rerank": "none"})
+    assert build_selector(build_embedder(off), off, chat_model).rerank is None
