@@ -41,7 +41,13 @@ from rag.types import Evidence, ResolvedQuestion, Retrieved
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
 DEFAULT_RERANK = Path(__file__).parent / "models" / "rerank.json"
-_TWO_PARTS = re.compile(r",?\s+and\s+(?:who|whom|whose|what|when|where|which|why|how)\b", re.I)
+# "When did ..., and who ...?", "On what day, and on what date ...?": a second question joined
+# to the first by "and", its question word perhaps after a preposition.
+_TWO_PARTS = re.compile(
+    r",?\s+and\s+(?=(?:(?:on|in|at|by|for|from|to|with|of|about)\s+)?"
+    r"(?:who|whom|whose|what|when|where|which|why|how)\b)",
+    re.I,
+)
 
 
 class EvidenceSelector(Protocol):
@@ -319,12 +325,16 @@ class FittedSelector:
             self.rerank.apply(question.text, s.ranked, s.logits)
             best = s.ranked[0]
         chosen = [best]
-        if _TWO_PARTS.search(question.text):
-            # "When did ..., and who ...?": the second part's answer often stands in another
-            # sentence; the next best one joins when the model rates it nearly as likely.
-            for c in s.ranked[1 : self.max_sentences]:
-                if c.prob >= 0.5 * best.prob and c.sentence.text != best.sentence.text:
-                    chosen.append(c)
+        for part in two_parts(question):
+            # Each part's answer often stands in a sentence of its own: the best sentence for
+            # each part joins when the model would answer that part on its own.
+            if len(chosen) >= self.max_sentences:
+                break
+            sub = self.score(part, retrieved)
+            texts = {c.sentence.text for c in chosen}
+            answers = sub.ranked and sub.p_answerable >= self.threshold
+            if answers and sub.ranked[0].sentence.text not in texts:
+                chosen.append(sub.ranked[0])
         for c in chosen:
             c.sentence.score = round(c.prob, 4)
         return Evidence(
@@ -336,6 +346,24 @@ class FittedSelector:
             reason=f"P(some sentence answers) = {s.p_answerable:.2f}",
             confidence=s.p_answerable,
         )
+
+
+def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
+    """A question that asks two things ("Who ..., and when ...?") as its two questions, each
+    with the other's words as context (the second's "she" or "it" names what the first does);
+    [] for a question that asks one thing."""
+    m = _TWO_PARTS.search(question.text)
+    if m is None:
+        return []
+    first = question.text[: m.start()].strip(" ,") + "?"
+    second = question.text[m.end() :].strip()
+    second = second[:1].upper() + second[1:]
+    if len(first.split()) < 3 or len(second.split()) < 2:
+        return []
+    return [
+        ResolvedQuestion(first, f"{question.context} {second}".strip()),
+        ResolvedQuestion(second, f"{question.context} {first}".strip()),
+    ]
 
 
 def _distinct(cands: list[Candidate]) -> list[Candidate]:

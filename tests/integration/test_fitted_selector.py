@@ -52,3 +52,12 @@ def test_the_sentence_that_answers_is_chosen(genetics) -> None:
 def test_a_question_the_text_does_not_answer_is_declined(genetics) -> None:
     ev = _select(genetics, "What is the population of Lima?")
     assert not ev.answerable and "threshold" in ev.reason
+
+
+def test_a_question_asking_two_things_gets_a_sentence_for_each(genetics) -> None:
+    # Read as one question, the second part's sentence (Morgan's) scores well below the
+    # first's; read as a question of its own, it is the answer.
+    ev = _select(genetics, "In what year did Mendel publish his laws, and where did Morgan work?")
+    texts = " ".join(s.text for s in ev.sentences)
+    assert ev.answerable and len(ev.sentences) == 2
+    assert "1866" in texts and "Columbia" in texts

@@ -61,3 +61,18 @@ def test_a_model_fitted_for_other_features_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(d), encoding="utf-8")
     with pytest.raises(ValueError, match="refit"):
         SelectorModel.load(path)
+
+
+def test_a_question_asking_two_things_is_read_as_two_questions() -> None:
+    from rag.selector import two_parts
+    from rag.types import ResolvedQuestion
+
+    first, second = two_parts(
+        ResolvedQuestion("Who wrote the opera, and in what year was it first staged?")
+    )
+    assert first.text == "Who wrote the opera?"
+    assert second.text == "In what year was it first staged?"
+    # Each part keeps the other's words: "it" in the second is the first's opera.
+    assert "opera" in second.context and "staged" in first.context
+    assert two_parts(ResolvedQuestion("Which two rivers meet at the city?")) == []
+    assert two_parts(ResolvedQuestion("Who wrote it and when?")) == []
