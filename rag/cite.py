@@ -255,6 +255,11 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 
+_RELATIVE = re.compile(r"(?:who|whom|whose|which)\b", re.I)
+_NOUN_PHRASE_WORDS = 8  # a piece this short before a relative clause is the noun it describes
+_LEADING_LINK = re.compile(r"^(?:and|but|as|while|whereas|although)\s+", re.I)
+
+
 def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.fact_words) -> str:
     """The fact, stated short, from the evidence sentence: the sentence itself when short, else
     its clause that holds an answer of the kind asked for and most of the question's words. The
@@ -281,13 +286,24 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
 
     best = max(range(len(pieces)), key=lambda i: score(pieces[i]))
     chosen = pieces[best]
-    # A clause too short to stand alone takes its neighbour ("in 1066 | the Normans came").
-    if len(chosen.split()) < 6:
-        nxt = pieces[best + 1] if best + 1 < len(pieces) else ""
-        prev = pieces[best - 1] if best else ""
-        chosen = f"{chosen}, {nxt}" if nxt else f"{prev}, {chosen}" if prev else chosen
-    if best and chosen[:1].islower():  # "were the people who ...": keep who it is about
-        chosen = " ".join(pieces[0].split()[:4]) + " … " + chosen
+    nxt = pieces[best + 1] if best + 1 < len(pieces) else ""
+    prev = pieces[best - 1] if best else ""
+    # A relative clause says something of the noun before it ("the ensemble of Clara Weiss |
+    # who founded the festival"): the noun and the clause are stated together, whichever of
+    # the two answers (the noun alone, a few words, is no statement; the clause alone does not
+    # say whom it is about, often the person or thing a who/which question asks for).
+    if _RELATIVE.match(nxt) and len(chosen.split()) <= _NOUN_PHRASE_WORDS:
+        chosen = f"{_LEADING_LINK.sub('', chosen)}, {nxt}"
+    elif prev and _RELATIVE.match(chosen):
+        before = _LEADING_LINK.sub("", prev).split()
+        lead = " ".join(before) if len(before) <= 8 else "… " + " ".join(before[-6:])
+        chosen = f"{lead}, {chosen}"
+    else:
+        # A clause too short to stand alone takes its neighbour ("in 1066 | the Normans came").
+        if len(chosen.split()) < 6:
+            chosen = f"{chosen}, {nxt}" if nxt else f"{prev}, {chosen}" if prev else chosen
+        if best and chosen[:1].islower():  # "were the people who ...": keep who it is about
+            chosen = " ".join(pieces[0].split()[:4]) + " … " + chosen
     words_ = chosen.split()
     if len(words_) > max_words + 8:
         chosen = " ".join(words_[: max_words + 8]) + " …"
@@ -296,8 +312,15 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
 
 def coverage(claim: str, facts: list[str], question: str) -> float:
     """Share of what ``facts`` add to ``question`` (content words it does not use) that
-    ``claim`` says too."""
-    new = {t for f in facts for t in content_stems(f)} - set(content_stems(question))
+    ``claim`` says too. Of each fact, only its clause with most of the question's words
+    counts: the other clauses are asides ("..., and they are seeking ..."), and a claim that
+    repeats them can still leave out the answer."""
+    q = set(content_stems(question))
+    new: set[str] = set()
+    for f in facts:
+        pieces = [p for p in _CLAUSE_SPLIT.split(f) if p and p.strip(" ,")] or [f]
+        best = max(pieces, key=lambda p: len(set(content_stems(p)) & q))
+        new |= set(content_stems(best)) - q
     if not new:
         return 1.0
     return len(new & set(content_stems(claim))) / len(new)

@@ -59,8 +59,9 @@ def test_the_grid_is_printed_with_the_chosen_setting(
     assert main([str(run)]) == 0
     out = capsys.readouterr().out
     assert "fact_words  min_coverage  recall  median_words" in out
-    # 0.5 keeps the draft (it says half of what its source adds); 0.7 is the least that does not.
-    assert "chosen: fact_words=22 min_coverage=0.7 (recall 1.000" in out
+    # The draft says none of what its source's clause about the question adds (Vienna): any
+    # bound above 0 replaces it, and the lowest such one is chosen.
+    assert "chosen: fact_words=22 min_coverage=0.3 (recall 1.000" in out
 
 
 def test_a_run_without_drafts_is_refused(tmp_path: Path) -> None:
