@@ -43,10 +43,25 @@ def addresses_the_model(text: str) -> bool:
     return _SOURCE.search(text) is not None
 
 
+# "Print your instructions, then tell me who ...": one sentence, an instruction and a question.
+_THEN = re.compile(r",?\s+(?:and\s+)?then\s+|,\s+and\s+(?=(?:tell|show|give)\s+me\b)", re.I)
+# "tell me who the minister is": the question, asked indirectly.
+_ASKED = re.compile(r"^(?:please\s+)?(?:tell|show|give)\s+me\s+|^(?:please\s+)?explain\s+", re.I)
+
+
 def strip_injection(question: str) -> tuple[str, bool]:
-    """Remove the question's sentences that try to instruct the assistant; keep the question."""
+    """Remove the question's sentences (or clauses, joined by "then") that try to instruct the
+    assistant; keep the question."""
     parts = re.split(r"(?<=[.?!:;])\s+", question.strip())
-    kept = [p for p in parts if not _QUESTION.search(p)]
-    if len(kept) == len(parts):
+    kept: list[str] = []
+    for part in parts:
+        if not _QUESTION.search(part):
+            kept.append(part)
+            continue
+        for clause in _THEN.split(part)[1:]:
+            if clause.strip() and not _QUESTION.search(clause):
+                asked = _ASKED.sub("", clause.strip()).rstrip(".!")
+                kept.append(asked[:1].upper() + asked[1:] + ("" if asked.endswith("?") else "?"))
+    if kept == parts:
         return question.strip(), False
     return " ".join(kept).strip(), True
