@@ -100,11 +100,27 @@ def is_year(text: str, start: int, end: int) -> bool:
     after = text[end:]
     nxt = re.match(r"\s+([A-Za-z][\w-]*)", after)
     before = text[:start]
+    plausible = len(token) == 4 and 1000 <= int(token) <= 2199
     if _YEAR_CONTEXT.search(before):
         return not (nxt and nxt.group(1).islower() and nxt.group(1) not in _YEAR_FOLLOWERS)
+    if plausible and nxt and _ARTICLE_BEFORE.search(before) and not _plural(nxt.group(1)):
+        return True  # "a 2022 coup", "the 1969 landing": one thing, so not a count of them
     if nxt and nxt.group(1).islower() and nxt.group(1) not in _YEAR_FOLLOWERS:
         return False  # "2000 troops"
-    return len(token) == 4 and 1000 <= int(token) <= 2199
+    return plausible
+
+
+_IRREGULAR_PLURALS = frozenset(
+    "men women children people feet teeth mice geese cattle police personnel staff".split()
+)
+
+
+def _plural(word: str) -> bool:
+    w = word.lower()
+    return w in _IRREGULAR_PLURALS or (w.endswith("s") and not w.endswith("ss"))
+
+
+_ARTICLE_BEFORE = re.compile(r"\b(?:a|an|the|its|his|her|their|our|this|that)\s+$", re.I)
 
 
 _YEAR_FOLLOWERS = frozenset(

@@ -40,6 +40,9 @@ def test_a_number_before_what_it_counts_is_a_count_not_a_year() -> None:
     assert quantities(text) == ["2000", "1500"]
     assert dates(text) == ["218 BC"]
     assert quantities("Hannibal crossed in 218 BC") == []
+    # One thing named by its year is no count: "a 1969 landing", not 1969 landings.
+    assert dates("Collins flew on a 1969 mission; the 1500 men waited.") == ["1969"]
+    assert quantities("Collins flew on a 1969 mission; the 1500 men waited.") == ["1500"]
 
 
 def test_a_name_is_not_a_demonym_and_a_capital_that_opens_a_sentence_is_no_name() -> None:
