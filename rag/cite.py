@@ -296,7 +296,8 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
         chosen = f"{_LEADING_LINK.sub('', chosen)}, {nxt}"
     elif prev and _RELATIVE.match(chosen):
         before = _LEADING_LINK.sub("", prev).split()
-        lead = " ".join(before) if len(before) <= 8 else "… " + " ".join(before[-6:])
+        short = len(before) <= _NOUN_PHRASE_WORDS
+        lead = " ".join(before) if short else "… " + " ".join(before[-6:])
         chosen = f"{lead}, {chosen}"
     else:
         # A clause too short to stand alone takes its neighbour ("in 1066 | the Normans came").

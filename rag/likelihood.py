@@ -101,15 +101,14 @@ def _decode(llama: Llama, tokens: list[int], first: int, count: int) -> np.ndarr
     llama.cpp's own batch API, not ``Llama.eval``: eval keeps logits for every position only
     when the model was opened with ``logits_all`` (a 2048 x 49k float array kept for the
     process's life, ~400 MB for the chat model's context); here only the question's rows are
-    asked for. The cache is emptied before and after, and ``Llama.reset()`` tells the chat
-    model so: its next prompt is evaluated whole rather than matched against tokens the cache
-    no longer holds.
+    asked for. The cache is emptied first, and ``Llama.reset()`` records that; what the
+    decode leaves in it is the lessor's to clear (``LlamaCppChatModel.lease`` puts the chat's
+    tokens back; the scorer's own model is emptied again before its next decode).
     """
     import llama_cpp
 
     ctx = llama.ctx
-    memory = llama_cpp.llama_get_memory(ctx)
-    llama_cpp.llama_memory_clear(memory, True)
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
     llama.reset()
     batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
     try:
@@ -131,4 +130,3 @@ def _decode(llama: Llama, tokens: list[int], first: int, count: int) -> np.ndarr
         )
     finally:
         llama_cpp.llama_batch_free(batch)
-        llama_cpp.llama_memory_clear(memory, True)

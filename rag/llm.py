@@ -318,11 +318,12 @@ class _CachedTokens:
     def restore(self, llama: Llama) -> None:
         import llama_cpp
 
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llama.ctx), True)
+        memory = llama_cpp.llama_get_memory(llama.ctx)
+        llama_cpp.llama_memory_clear(memory, True)
         if llama_cpp.llama_state_seq_set_data(llama.ctx, self._data, self._size, 0) == self._size:
             llama.n_tokens = self._n_tokens
         else:  # not put back: the next prompt is evaluated whole, not matched against nothing
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llama.ctx), True)
+            llama_cpp.llama_memory_clear(memory, True)
             llama.reset()
 
 

@@ -63,19 +63,16 @@ class Pipeline:
         self.indexer = indexer
         self.retriever = retriever
         self.embedder = embedder
-        self._chat_model_factory = chat_model
-        self._model: ChatModel | None = None
-        self._model_lock = threading.Lock()
+        # Returns the one model, built on first call (wiring's _Once): the selector's rerank
+        # borrows the same one, so the memo lives with the factory, not here.
+        self._chat_model = chat_model
         self._write_lock = threading.Lock()
 
     # -- the model, loaded once ----------------------------------------------------------------
 
     @property
     def model(self) -> ChatModel:
-        with self._model_lock:
-            if self._model is None:
-                self._model = self._chat_model_factory()
-            return self._model
+        return self._chat_model()
 
     @property
     def model_name(self) -> str:

@@ -14,17 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from rag.bench.procs import status_bytes
 from rag.config import Settings
 from rag.wiring import build_pipeline
 
 
-def _memory_mib() -> dict[str, float]:
-    found = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = int(value.split()[0]) / 1024
-    return found
+def _mib(field: str) -> float:
+    return (status_bytes(os.getpid(), field) or 0) / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         questions = [json.loads(line)["question"] for line in lines if line.strip()]
         for q in questions[: args.questions]:
             pipeline.ask(q)
-        mem = _memory_mib()
+        rss, peak = _mib("VmRSS"), _mib("VmHWM")
     print(
         f"rerank={args.rerank} questions={min(args.questions, len(questions))} "
-        f"rss={mem['VmRSS']:.0f} MiB peak={mem['VmHWM']:.0f} MiB"
+        f"rss={rss:.0f} MiB peak={peak:.0f} MiB"
     )
     return 0
 

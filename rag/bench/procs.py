@@ -30,9 +30,15 @@ def free_port() -> int:
 
 def rss_bytes(pid: int) -> int | None:
     """Resident memory of a process (VmRSS), or None when it is gone or not on Linux."""
+    return status_bytes(pid, "VmRSS")
+
+
+def status_bytes(pid: int, field: str) -> int | None:
+    """A size from a process's /proc status (VmRSS now, VmHWM its peak), or None when it is
+    gone or not on Linux."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None
