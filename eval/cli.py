@@ -141,7 +141,7 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def parse_articles(value: str | None) -> set[int] | None:
+def parse_articles(value: str | None, option: str = "--question-articles") -> set[int] | None:
     """``"7,8"`` or ``"5-8"`` -> ``{7, 8}`` / ``{5, 6, 7, 8}`` (1-based article numbers)."""
     if not value:
         return None
@@ -153,7 +153,7 @@ def parse_articles(value: str | None) -> set[int] | None:
     except ValueError:
         raise typer.BadParameter(
             f"expected article numbers like 7,8 or 5-8, got {value!r}",
-            param_hint="--question-articles",
+            param_hint=option,
         ) from None
     return out
 
@@ -173,16 +173,24 @@ def _load_items(
     data_dir: Path,
     question_articles: set[int] | None = None,
     sample: int | None = None,
+    haystack_articles: set[int] | None = None,
 ) -> tuple[list[GoldItem], Path | None, str]:
     """Items, the SQuAD sources folder (None for a gold file) and a description for config."""
     if squad is not None:
-        key = _short_hash(squad.resolve(), limit, articles, sorted(question_articles or []))
+        key = _short_hash(
+            squad.resolve(),
+            limit,
+            articles,
+            sorted(question_articles or []),
+            *([sorted(haystack_articles)] if haystack_articles else []),
+        )
         items, folder = load_squad(
             squad,
             limit,
             articles,
             out_dir=data_dir / "eval-squad" / key,
             question_articles=question_articles,
+            haystack_articles=haystack_articles,
         )
         return even_sample(items, sample), folder, str(squad)
     items = load_gold(gold)
@@ -211,6 +219,14 @@ def eval_cmd(
         typer.Option(
             help="SQuAD: ask only these articles' questions (1-based, e.g. 7,8 or 5-8); every "
             "article stays indexed as haystack."
+        ),
+    ] = None,
+    haystack_articles: Annotated[
+        str | None,
+        typer.Option(
+            help="SQuAD: index only these articles; the others' questions are asked as "
+            "unanswerable (type not_in_sources): abstention on questions the sources never "
+            "cover."
         ),
     ] = None,
     sample: Annotated[
@@ -276,6 +292,8 @@ def eval_cmd(
 
       rag eval --squad eval/data/squad2-dev-a.json --question-articles 7,8 --sample 120
 
+      rag eval --squad eval/data/squad2-dev-a.json --question-articles 7,8 --haystack-articles 1-6
+
       rag eval --compare eval/runs/A eval/runs/B
     """
     err = Console(stderr=True)
@@ -308,6 +326,7 @@ def eval_cmd(
             settings.data_dir,
             parse_articles(question_articles),
             sample,
+            parse_articles(haystack_articles, "--haystack-articles"),
         )
     except GoldError as exc:
         raise _fail(str(exc)) from None
@@ -347,6 +366,7 @@ def eval_cmd(
         "limit": limit,
         "articles": articles,
         "question_articles": question_articles,
+        "haystack_articles": haystack_articles,
         "sample": sample,
         "command": " ".join(sys.argv),
         "baseline": baseline,

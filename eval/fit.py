@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import pickle
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ class Row:
     answerable: bool
     extraction: Extraction
     labels: np.ndarray  # per candidate: holds an answer alias, in a supporting paragraph
+    # "" when asked of the indexed folder that holds its source; else the folder it was asked
+    # of, which does not hold it (``load_off_corpus_rows``): unanswerable whatever its type.
+    haystack: str = ""
+    # The name put into the question in place of one its article holds (``swap_a_name``):
+    # asked of its own article, unanswerable there.
+    swapped: str = ""
 
 
 def _contains(sentence: str, alias: str) -> bool:
@@ -159,6 +166,36 @@ def curve(p: np.ndarray, answerable: np.ndarray, steps: int = 21) -> list[dict[s
     return out
 
 
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float) -> np.ndarray:
+    """Each group's chances from a model fitted without that group."""
+    out = np.zeros(len(x))
+    for g in np.unique(groups):
+        held = groups == g
+        out[held] = fit_logistic(x[~held], y[~held], QUESTION_FEATURES, l2=l2).prob(x[held])
+    return out
+
+
+def choose_thresholds(
+    p: np.ndarray,
+    covered: np.ndarray,
+    answerable: np.ndarray,
+    max_wrong: float,
+    max_wrong_covered: float,
+) -> tuple[float, float]:
+    """Thresholds on P(some sentence answers) and on P(covered), abstaining when either is
+    below its own. The covered model is a guard against questions about something the sources
+    never mention, not a second judge of close calls: its threshold is the largest that turns
+    away at most ``max_wrong_covered`` of the answerable questions; the answerable model's is
+    then the largest at which both together stay within ``max_wrong``."""
+    c = choose_threshold(covered, answerable, max_wrong_covered)
+    kept = covered >= c
+    best = 0.0
+    for t in np.unique(np.concatenate([[0.0], p])):
+        if ((p < t) | ~kept)[answerable].mean() <= max_wrong:
+            best = max(best, float(t))
+    return best, c
+
+
 def choose_threshold(p: np.ndarray, answerable: np.ndarray, max_wrong: float) -> float:
     """The largest threshold whose wrong abstention stays within ``max_wrong``."""
     best = 0.0
@@ -168,17 +205,28 @@ def choose_threshold(p: np.ndarray, answerable: np.ndarray, max_wrong: float) ->
     return best
 
 
-def _figures(
-    sm: Logistic, am: Logistic, rows: list[Row], threshold: float
-) -> dict[str, float | int]:
+def _confidence(model: SelectorModel, rows: list[Row]) -> np.ndarray:
+    """P(some sentence answers) as the selector reports it: 0 where the covered model says the
+    sources do not cover the question."""
+    if not rows:
+        return np.zeros(0)
+    q = _qx(model.sentence, rows)
+    p = model.answerable.prob(q)
+    if model.covered is None:
+        return p
+    return np.where(model.covered.prob(q) < model.covered_threshold, 0.0, p)
+
+
+def _figures(model: SelectorModel, rows: list[Row]) -> dict[str, float | int]:
     answerable = np.array([r.answerable for r in rows])
-    p = am.prob(_qx(sm, rows)) if rows else np.zeros(0)
+    p = _confidence(model, rows)
+    abstains = p < model.threshold
     top1 = []
     reachable = []
     for r in rows:
         if not r.answerable:
             continue
-        _, _, order = _rank(sm, r)
+        _, _, order = _rank(model.sentence, r)
         has = bool(r.labels.sum())
         reachable.append(has)
         top1.append(bool(order.size and r.labels[order[0]]))
@@ -188,13 +236,23 @@ def _figures(
         "sentence_top1": round(float(np.mean(top1)), 4) if top1 else float("nan"),
         "answer_in_candidates": round(float(np.mean(reachable)), 4) if reachable else float("nan"),
         "auc_answerable": round(auc(p, answerable), 4),
-        "abstention": round(float((p[~answerable] < threshold).mean()), 4)
+        "abstention": round(float(abstains[~answerable].mean()), 4)
         if (~answerable).any()
         else float("nan"),
-        "wrong_abstention": round(float((p[answerable] < threshold).mean()), 4)
+        "wrong_abstention": round(float(abstains[answerable].mean()), 4)
         if answerable.any()
         else float("nan"),
     }
+
+
+def _off_figures(model: SelectorModel, rows: list[Row]) -> dict[str, dict[str, float | int]]:
+    """Abstention on questions asked of sources without their article, per folder asked of."""
+    out = {}
+    for hay in sorted({r.haystack for r in rows}):
+        p = _confidence(model, [r for r in rows if r.haystack == hay])
+        abstains = float((p < model.threshold).mean())
+        out[hay] = {"questions": len(p), "abstention": round(abstains, 4)}
+    return out
 
 
 def load_rows(
@@ -234,6 +292,175 @@ def load_rows(
     return rows
 
 
+# Off-corpus questions: each asked of a folder without its source. Within the fit's articles the
+# two halves answer for each other, so no fitted row meets the reported articles' text.
+_OFF_FIT = (((1, 2, 3), (4, 5, 6)), ((4, 5, 6), (1, 2, 3)))
+
+
+def _subset_folder(squad_dir: Path, numbers: set[int], out_dir: Path) -> Path:
+    """A folder with the chosen articles' files of ``squad_dir`` (``NN_slug.txt``, 1-based),
+    mtimes kept so that re-ingesting it changes nothing."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {f.name: f for f in squad_dir.glob("*.txt") if int(f.name.split("_")[0]) in numbers}
+    for f in out_dir.glob("*.txt"):
+        if f.name not in wanted:
+            f.unlink()
+    for name, f in wanted.items():
+        if not (out_dir / name).is_file():
+            shutil.copy2(f, out_dir / name)
+    return out_dir
+
+
+def load_off_corpus_rows(
+    squad: Path,
+    fit_articles: set[int],
+    report_articles: set[int],
+    gold_files: list[Path],
+    sources: Path,
+    data_dir: Path,
+    refresh: bool,
+    every: int,
+) -> list[Row]:
+    """Questions asked of sources that do not hold the answer's article at all: the commonest
+    unanswerable question a user asks of their own folder ("What did the United States say?"
+    of two articles that never mention it). SQuAD 2.0's unanswerable questions are written
+    against their own paragraph, so without these rows the abstention model never sees one.
+
+    Fit: each half of the fit articles asked of the other half; the fit articles asked of the
+    gold files' sources, and the gold questions of the fit articles. Report: the reported
+    articles asked of the fit articles and of the gold sources. Every row is unanswerable and
+    keeps its article's group, so it folds with that article in the out-of-fold threshold."""
+    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
+    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    skey = hashlib.sha256(squad.read_bytes()).hexdigest()[:8]
+    cache_dir = data_dir / "fit-cache"
+    squad_dir = data_dir / "eval-squad" / "fit-all"
+    squad_items, _ = load_squad(squad, out_dir=squad_dir)
+    article_of = _article_numbers(squad)
+    step = max(1, every) * 2  # half the questions: as many rows as the in-corpus unanswerables
+
+    def asked(numbers: set[int]) -> list[GoldItem]:
+        return [i for i in squad_items if article_of[i.id] in numbers][::step]
+
+    def folder(numbers: set[int]) -> Path:
+        name = "off-" + "-".join(str(n) for n in sorted(numbers))
+        return _subset_folder(squad_dir, numbers, data_dir / "eval-squad" / name)
+
+    plans: list[tuple[str, list[GoldItem], list[str], Path]] = []
+    for hay, ask in _OFF_FIT:
+        if set(hay) <= fit_articles and set(ask) <= fit_articles:
+            items = asked(set(ask))
+            groups = [f"squad:{article_of[i.id]}" for i in items]
+            plans.append((f"squad{''.join(map(str, hay))}", items, groups, folder(set(hay))))
+    for name, numbers in (("fit", fit_articles), ("report", report_articles)):
+        items = asked(numbers)
+        groups = [f"squad:{article_of[i.id]}" for i in items]
+        plans.append(("gold-sources", items, groups, sources))
+        if name == "report":
+            plans.append((f"squad-{name}", items, groups, folder(fit_articles)))
+    for gold in gold_files:
+        items = load_gold(gold)
+        plans.append(("squad-fit", items, [f"gold:{gold.stem}"] * len(items), folder(fit_articles)))
+    rows: list[Row] = []
+    for hay, items, groups, where in plans:
+        ids = hashlib.sha256("".join(i.id for i in items).encode()).hexdigest()[:8]
+        key = f"off-{skey}-{feature_key}-{hay}-{ids}"
+        print(f"off-corpus: {len(items)} questions asked of {where}", file=sys.stderr)
+        got = _cached(
+            key,
+            cache_dir,
+            refresh,
+            lambda items=items, groups=groups, where=where: collect(
+                [dataclasses.replace(i, type="unanswerable", answers=[], evidence=[])
+                 for i in items],
+                groups,
+                where,
+                data_dir,
+            ),
+        )
+        for r in got:
+            r.haystack = str(where)
+        rows += got
+    return rows
+
+
+def _names_in(folder: Path) -> list[str]:
+    from rag.kinds import names
+
+    found: dict[str, None] = {}
+    for f in sorted(folder.glob("*.txt")):
+        for _, name in names(f.read_text(encoding="utf-8")):
+            found.setdefault(name, None)
+    return list(found)
+
+
+def swap_a_name(question: str, held: str, pool: list[str], seed: str) -> tuple[str, str] | None:
+    """The question with one name it shares with ``held`` (the sources' folded text) replaced by
+    a name from ``pool`` that ``held`` never mentions: "When did the Normans reach Italy?" ->
+    "When did Hugo de Zela reach Italy?". None when the question names nothing the sources
+    hold. Which name and which replacement follow a hash of ``seed``, so a refit is repeatable.
+    """
+    from rag.kinds import names
+    from rag.text import fold, words
+
+    def mentioned(name: str) -> bool:
+        return f" {' '.join(words(name))} " in held
+
+    mine = [n for _, n in names(question) if words(n) and mentioned(n)]
+    others = [n for n in pool if words(n) and not mentioned(n)]
+    if not mine or not others:
+        return None
+    h = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
+    name = mine[h % len(mine)]
+    new = others[(h // len(mine)) % len(others)]
+    at = question.find(name)
+    if at < 0 or fold(name) == fold(new):
+        return None
+    return question[:at] + new + question[at + len(name) :], new
+
+
+def load_swapped_rows(
+    squad: Path, articles: set[int], sources: Path, data_dir: Path, refresh: bool, every: int
+) -> list[Row]:
+    """Answerable questions of ``articles`` with a name swapped for one that no SQuAD article
+    mentions (taken from ``sources``), asked of all the articles: a question on the right topic
+    about the wrong thing ("What did the United States say about the break?" of articles that
+    never mention it). Measured only: fitted on as well, they lowered abstention on the
+    reported articles' own unanswerable questions (README, issue 13)."""
+    from rag.text import words
+
+    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
+    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    squad_dir = data_dir / "eval-squad" / "fit-all"
+    squad_items, _ = load_squad(squad, out_dir=squad_dir)
+    article_of = _article_numbers(squad)
+    body = " ".join(f.read_text(encoding="utf-8") for f in sorted(squad_dir.glob("*.txt")))
+    held = f" {' '.join(words(body))} "
+    pool = _names_in(sources)
+    items = [i for i in squad_items if i.answerable and article_of[i.id] in articles]
+    swapped = []
+    for item in items[:: max(1, every) * 2]:
+        got = swap_a_name(item.question, held, pool, item.id)
+        if got is not None:
+            asked = dataclasses.replace(
+                item, id=f"{item.id}:swap", type="unanswerable", question=got[0], answers=[],
+                evidence=[],
+            )
+            swapped.append((asked, got[1]))
+    groups = [f"squad:{article_of[i.id.removesuffix(':swap')]}" for i, _ in swapped]
+    ids = hashlib.sha256("".join(i.question for i, _ in swapped).encode()).hexdigest()[:8]
+    print(f"swapped names: {len(swapped)} questions", file=sys.stderr)
+    rows = _cached(
+        f"swap-{feature_key}-{ids}",
+        data_dir / "fit-cache",
+        refresh,
+        lambda: collect([i for i, _ in swapped], groups, squad_dir, data_dir),
+    )
+    for r, (_, name) in zip(rows, swapped, strict=True):
+        r.swapped = name
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.fit", description=__doc__.split("\n")[0])
     ap.add_argument("--squad", type=Path, default=SQUAD)
@@ -242,8 +469,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gold", type=Path, action="append", help="gold files fitted on as well")
     ap.add_argument("--sources", type=Path, default=Path("seeds"), help="folder of --gold")
     ap.add_argument("--no-gold", action="store_true", help="fit on SQuAD only")
+    ap.add_argument(
+        "--no-off-corpus",
+        action="store_true",
+        help="without questions asked of sources that do not hold their article (and the "
+        "report's questions with a name the sources never mention)",
+    )
     # The bar for unseen text (issue 13): abstention with wrong abstention <= 0.10.
     ap.add_argument("--max-wrong", type=float, default=0.10)
+    ap.add_argument(
+        "--max-wrong-covered",
+        type=float,
+        default=0.02,
+        help="of that, the most the covered model may turn away",
+    )
     ap.add_argument(
         "--sentence-model",
         choices=("listwise", "pointwise", "pairwise-features"),
@@ -279,7 +518,19 @@ def main(argv: list[str] | None = None) -> int:
             or (name == "fit" and r.group.startswith("gold:"))
         ]
 
-    fit_rows, report_rows = part("fit"), part("report")
+    if not args.no_off_corpus:
+        rows += load_off_corpus_rows(
+            args.squad, split["fit"], split["report"], gold_files, args.sources,
+            args.data_dir, args.refresh, args.every,
+        )
+    if not args.no_off_corpus:
+        rows += load_swapped_rows(
+            args.squad, split["report"], args.sources, args.data_dir, args.refresh, args.every
+        )
+    fit_rows = part("fit")
+    report_rows = [r for r in part("report") if not r.haystack and not r.swapped]
+    off_report = [r for r in part("report") if r.haystack]
+    swapped_report = [r for r in part("report") if r.swapped]
     x, y = _x([r for r in fit_rows if r.answerable])
     if args.sentence_model == "listwise":
         sm = fit_listwise(
@@ -293,20 +544,33 @@ def main(argv: list[str] | None = None) -> int:
     else:
         pairs = args.sentence_model == "pairwise-features"
         sm = fit_logistic(x, y, SENTENCE_FEATURES, l2=args.l2, pairs=pairs)
-    qx = _qx(sm, fit_rows)
-    qy = np.array([r.answerable for r in fit_rows], dtype=float)
+    fit_in = [r for r in fit_rows if not r.haystack]
+    fit_off = [r for r in fit_rows if r.haystack]
+    qx = _qx(sm, fit_in)
+    qy = np.array([r.answerable for r in fit_in], dtype=float)
     am = fit_logistic(qx, qy, QUESTION_FEATURES, l2=args.l2)
-    # The threshold is chosen on out-of-fold chances: each article (and each gold file) scored
-    # by an answerable model fitted without it, so it is chosen on text that model never saw.
-    groups = np.array([r.group for r in fit_rows])
-    oof = np.zeros(len(fit_rows))
-    for g in np.unique(groups):
-        held = groups == g
-        fold = fit_logistic(qx[~held], qy[~held], QUESTION_FEATURES, l2=args.l2)
-        oof[held] = fold.prob(qx[held])
-    tune_p, tune_ans = oof, qy.astype(bool)
-    threshold = choose_threshold(tune_p, tune_ans, args.max_wrong)
-    report_p = am.prob(_qx(sm, report_rows))
+    # Thresholds are chosen on out-of-fold chances: each article (and each gold file) scored by
+    # models fitted without it, so they are chosen on text those models never saw.
+    tune_ans = qy.astype(bool)
+    tune_p = _out_of_fold(qx, qy, np.array([r.group for r in fit_in]), args.l2)
+    cm = None
+    covered_threshold = 0.0
+    if fit_off:
+        # Covered: every question asked of its own article (answerable there or not) against
+        # the same questions asked of sources without it.
+        cx = np.vstack([qx, _qx(sm, fit_off)])
+        cy = np.concatenate([np.ones(len(fit_in)), np.zeros(len(fit_off))])
+        cm = fit_logistic(cx, cy, QUESTION_FEATURES, l2=args.l2)
+        groups = np.array([r.group for r in fit_in + fit_off])
+        c_oof = _out_of_fold(cx, cy, groups, args.l2)
+        threshold, covered_threshold = choose_thresholds(
+            tune_p, c_oof[: len(fit_in)], tune_ans, args.max_wrong, args.max_wrong_covered
+        )
+        tune_p = np.where(c_oof[: len(fit_in)] < covered_threshold, 0.0, tune_p)
+    else:
+        threshold = choose_threshold(tune_p, tune_ans, args.max_wrong)
+    model = SelectorModel(sm, am, threshold, {}, cm, covered_threshold)
+    report_p = _confidence(model, report_rows)
     report_ans = np.array([r.answerable for r in report_rows])
     about = {
         "command": "python -m eval.fit " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -314,13 +578,19 @@ def main(argv: list[str] | None = None) -> int:
             "squad_articles": sorted(split["fit"]),
             "gold_files": [str(g) for g in gold_files],
             "questions": len(fit_rows),
+            "of them asked of sources without their article": sum(
+                1 for r in fit_rows if r.haystack
+            ),
             "sentences": len(y),
             "sentence_model": args.sentence_model,
         },
         "threshold_chosen_on": {
             "squad_articles": sorted(split["fit"]),
             "rule": f"largest threshold with wrong abstention <= {args.max_wrong} on "
-            "out-of-fold chances (leave one article or gold file out)",
+            "out-of-fold chances (leave one article or gold file out); with the covered model, "
+            f"its threshold the largest with wrong abstention <= {args.max_wrong_covered}, the "
+            "answerable model's the largest with both together within the first bound",
+            "covered_threshold": round(covered_threshold, 6),
             "out_of_fold": {
                 "auc_answerable": round(auc(tune_p, tune_ans), 4),
                 "abstention": round(float((tune_p[~tune_ans] < threshold).mean()), 4),
@@ -329,13 +599,22 @@ def main(argv: list[str] | None = None) -> int:
         },
         "reported_on": {"squad_articles": sorted(split["report"])},
         "held_out": {
-            "report": _figures(sm, am, report_rows, threshold),
-            "fit (in sample)": _figures(sm, am, fit_rows, threshold),
+            "report": _figures(model, report_rows),
+            "fit (in sample)": _figures(model, fit_in),
+            "report, asked of sources without their article": _off_figures(model, off_report),
+            "report, a name swapped for one the sources never mention": {
+                "questions": len(swapped_report),
+                "abstention": round(
+                    float((_confidence(model, swapped_report) < model.threshold).mean()), 4
+                )
+                if swapped_report
+                else float("nan"),
+            },
         },
         "curve_report_articles": curve(report_p, report_ans),
         "source": str(args.squad) + " (SQuAD 2.0 dev, CC BY-SA 4.0; eval/data/README.md)",
     }
-    model = SelectorModel(sm, am, threshold, about)
+    model = SelectorModel(sm, am, threshold, about, cm, covered_threshold)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
     print(json.dumps({"threshold": threshold, **about["held_out"]}, indent=1))

@@ -232,6 +232,7 @@ def load_squad(
     *,
     out_dir: Path,
     question_articles: set[int] | None = None,
+    haystack_articles: set[int] | None = None,
 ) -> tuple[list[GoldItem], Path]:
     """Convert a SQuAD v2.0 JSON file into gold items and a folder of source files.
 
@@ -245,7 +246,9 @@ def load_squad(
     article numbers) asks only those articles' questions while every chosen article is still
     written: measuring on articles a fit never saw, with the others as haystack. ``.txt`` files
     in ``out_dir`` from an earlier, larger conversion are removed, so ``out_dir`` must be a
-    folder the caller owns.
+    folder the caller owns. ``haystack_articles`` writes only those articles: the questions of
+    the others are asked of sources that never cover them, as type ``not_in_sources`` with no
+    answers (unanswerable there).
     Returns ``(items, out_dir)``.
     """
     path = Path(path)
@@ -264,6 +267,7 @@ def load_squad(
     width = max(2, len(str(len(chosen))))
     for a_index, article in enumerate(chosen):
         asked = question_articles is None or a_index + 1 in question_articles
+        indexed = haystack_articles is None or a_index + 1 in haystack_articles
         if limit is not None and len(items) >= limit and question_articles is None:
             break
         title = str(article.get("title") or f"article {a_index + 1}").replace("_", " ")
@@ -278,9 +282,14 @@ def load_squad(
                 if limit is not None and len(items) >= limit:
                     break
                 where = f"{path}: data[{a_index}].paragraphs[{p_index}]"
-                items.append(_squad_item(qa, source, context, where))
-        _write_if_changed(out_dir / source, f"{title}\n\n" + "\n\n".join(contexts) + "\n")
-        written.add(source)
+                item = _squad_item(qa, source, context, where)
+                if not indexed:
+                    item = GoldItem(id=item.id, type="not_in_sources", question=item.question,
+                                    answers=[])
+                items.append(item)
+        if indexed:
+            _write_if_changed(out_dir / source, f"{title}\n\n" + "\n\n".join(contexts) + "\n")
+            written.add(source)
     for stale in out_dir.glob("*.txt"):
         if stale.name not in written:
             stale.unlink()

@@ -174,28 +174,44 @@ def fit_listwise(
 
 @dataclass(frozen=True)
 class SelectorModel:
+    """The sentence model; P(some sentence answers) and its threshold; and, when fitted with
+    questions asked of sources that do not hold their subject, P(the sources cover what the
+    question asks about) and its threshold. The two kinds of unanswerable question differ:
+    one asked of the article it is about but not answered there (SQuAD 2.0's kind) is close to
+    its sentences, one about something the sources never cover is not, and one logistic model
+    fitted on both fits neither well (``python -m eval.fit`` prints both figures)."""
+
     sentence: Logistic
     answerable: Logistic
     threshold: float  # answer when P(some sentence answers) >= threshold
     about: dict[str, Any]
+    covered: Logistic | None = None
+    covered_threshold: float = 0.0  # ... and P(the sources cover it) >= covered_threshold
 
     @classmethod
     def load(cls, path: Path = DEFAULT_MODEL) -> SelectorModel:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
+        covered = d.get("covered_model")
         return cls(
             Logistic.from_dict(d["sentence_model"], SENTENCE_FEATURES),
             Logistic.from_dict(d["answerable_model"], QUESTION_FEATURES),
             float(d["threshold"]),
             d.get("about", {}),
+            None if covered is None else Logistic.from_dict(covered, QUESTION_FEATURES),
+            float(d.get("covered_threshold", 0.0)),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "about": self.about,
             "threshold": round(self.threshold, 6),
             "sentence_model": self.sentence.to_dict(),
             "answerable_model": self.answerable.to_dict(),
         }
+        if self.covered is not None:
+            out["covered_threshold"] = round(self.covered_threshold, 6)
+            out["covered_model"] = self.covered.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -248,6 +264,7 @@ class Scored:
     ranked: list[Candidate]
     p_answerable: float
     logits: list[float] = field(default_factory=list)  # of ``ranked``, in order
+    p_covered: float = 1.0  # P(the sources cover what the question asks about)
 
 
 class FittedSelector:
@@ -293,9 +310,11 @@ class FittedSelector:
         for c, lg in zip(ranked, logits[order], strict=True):
             c.prob = float(1.0 / (1.0 + np.exp(-lg)))
         ranked_logits = [float(v) for v in logits[order]]
-        q = question_features(ex, ranked, ranked_logits)
-        p = float(self.model.answerable.prob(q[None, :])[0])
-        return Scored(ex, ranked, p, ranked_logits)
+        q = question_features(ex, ranked, ranked_logits)[None, :]
+        p = float(self.model.answerable.prob(q)[0])
+        covered = self.model.covered
+        p_covered = 1.0 if covered is None else float(covered.prob(q)[0])
+        return Scored(ex, ranked, p, ranked_logits, p_covered)
 
     def select(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Evidence:
         s = self.score(question, retrieved)
@@ -303,21 +322,27 @@ class FittedSelector:
         if not s.ranked:
             return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
         best = s.ranked[0]
-        if s.p_answerable < self.threshold:
+        uncovered = s.p_covered < self.model.covered_threshold
+        if s.p_answerable < self.threshold or uncovered:
             related = _distinct(s.ranked)[:2]
             for c in related:
                 c.sentence.score = round(c.prob, 4)
+            reason = (
+                f"P(the sources cover what it asks about) = {s.p_covered:.2f}, below the fitted "
+                f"threshold {self.model.covered_threshold:.2f}"
+                if uncovered
+                else f"P(some sentence answers) = {s.p_answerable:.2f}, below the fitted "
+                f"threshold {self.threshold:.2f}"
+            )
             return Evidence(
                 question.text,
                 kind,
                 [c.sentence for c in related],
                 retrieved,
                 answerable=False,
-                reason=(
-                    f"P(some sentence answers) = {s.p_answerable:.2f}, below the fitted threshold "
-                    f"{self.threshold:.2f} (best sentence {best.prob:.2f})"
-                ),
-                confidence=s.p_answerable,
+                reason=f"{reason} (best sentence {best.prob:.2f})",
+                # Nothing in sources that do not cover the question answers it.
+                confidence=0.0 if uncovered else s.p_answerable,
             )
         if self.rerank is not None:
             # Only once the question is to be answered: P(answerable) stays the sentence
@@ -332,7 +357,11 @@ class FittedSelector:
                 break
             sub = self.score(part, retrieved)
             texts = {c.sentence.text for c in chosen}
-            answers = sub.ranked and sub.p_answerable >= self.threshold
+            answers = (
+                sub.ranked
+                and sub.p_answerable >= self.threshold
+                and sub.p_covered >= self.model.covered_threshold
+            )
             if answers and sub.ranked[0].sentence.text not in texts:
                 chosen.append(sub.ranked[0])
         for c in chosen:

@@ -54,6 +54,16 @@ def test_a_question_the_text_does_not_answer_is_declined(genetics) -> None:
     assert not ev.answerable and "threshold" in ev.reason
 
 
+def test_a_question_about_something_the_text_never_covers_is_declined_as_such(genetics) -> None:
+    # The commonest unanswerable question over one's own folder: about something else
+    # entirely. The covered model turns it away, and nothing in the text answers it (0).
+    ev = _select(genetics, "Who won the football World Cup in 2018?")
+    assert not ev.answerable and "cover" in ev.reason and ev.confidence == 0.0
+    # A question about what the text does cover passes the same guard.
+    ev = _select(genetics, "Who took the X-ray images of DNA?")
+    assert ev.answerable and "Franklin" in ev.sentences[0].text
+
+
 def test_a_question_asking_two_things_gets_a_sentence_for_each(genetics) -> None:
     # Read as one question, the second part's sentence (Morgan's) scores well below the
     # first's; read as a question of its own, it is the answer.

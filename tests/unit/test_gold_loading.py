@@ -168,6 +168,17 @@ def test_squad_limit_and_articles_select_questions_and_the_files_they_need(tmp_p
     assert [i.id for i in items] == ["s1", "s2"]
 
 
+def test_questions_of_articles_left_out_of_the_haystack_are_unanswerable(tmp_path: Path) -> None:
+    """Asked of sources that never cover their article, a question has no answer there."""
+    path = _tiny_squad(tmp_path)
+    items, folder = load_squad(path, out_dir=tmp_path / "src", haystack_articles={2})
+    assert [p.name for p in folder.iterdir()] == ["02_second.txt"]
+    by_id = {i.id: i for i in items}
+    assert by_id["s1"].type == by_id["s2"].type == "not_in_sources"
+    assert not by_id["s1"].answerable and by_id["s1"].evidence == []
+    assert by_id["s3"].type == "factoid" and by_id["s3"].answerable
+
+
 def test_the_shared_squad_fixture_loads(tmp_path: Path) -> None:
     if not SQUAD_FIXTURE.is_file():
         pytest.skip("tests/data/squad_small.json not present")
