@@ -251,7 +251,7 @@ def _off_figures(model: SelectorModel, rows: list[Row]) -> dict[str, dict[str, f
     for hay in sorted({r.haystack for r in rows}):
         p = _confidence(model, [r for r in rows if r.haystack == hay])
         abstains = float((p < model.threshold).mean())
-        out[hay] = {"questions": len(p), "abstention": round(abstains, 4)}
+        out[Path(hay).name] = {"questions": len(p), "abstention": round(abstains, 4)}
     return out
 
 
