@@ -48,11 +48,14 @@ def abstention_text(question: str) -> str:
     """Echoes the question without any instructions it carried: an echoed "say PWNED" would
     put the payload into the answer after all."""
     q, _ = strip_injection(question)
-    q = q.strip().rstrip("?").strip()
+    q = q.strip()
+    # A request ("Summarize the news.") is echoed as a request, not as "summarize the news.?".
+    end = "" if q.endswith((".", "!")) else "?"
+    q = q.rstrip("?.! ").strip()
     if not q:
         return "The sources don't say; the question only gave instructions, which I don't follow."
     q = q[:1].lower() + q[1:]
-    return f"The sources don't say. I found nothing in them that answers “{q}?”"
+    return f"The sources don't say. I found nothing in them that answers “{q}{end}”"
 
 
 class Answerer:

@@ -56,9 +56,15 @@ def _stemmer():
     return stemmer
 
 
+# "Nov. 3" and "November 3" are the same date; "may" needs no entry, "mar" (a verb) gets none.
+_MONTH_ABBREVIATIONS = {m[:3]: m for m in MONTHS[:12] if m[:3] not in ("may", "mar")} | {
+    "sept": "september"
+}
+
+
 def stem(word: str) -> str:
     w = word.split("'")[0] if "'" in word else word  # possessives: "mexico's" -> "mexico"
-    return _stemmer().stemWord(w)
+    return _stemmer().stemWord(_MONTH_ABBREVIATIONS.get(w, w))
 
 
 def content_stems(text: str) -> list[str]:
