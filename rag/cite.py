@@ -252,7 +252,17 @@ def _nest_quotes(text: str) -> str:
 _CLAUSE_SPLIT = re.compile(
     r"[;:]\s+|,\s+(?=(?:which|who|whom|whose|where|while|whereas|but|although|and|as)\b)"
     r"|\s+[–—]\s+"
+    r"|,\s+(?=[\"“‘])"  # 'She said, "...': who said it, then what was said
 )
+# '"We will leave," the minister said': a sentence that opens with quoted speech ends it at its
+# closing quote. Mid-sentence, a closed quote is a phrase ("as 'unsafe,' adding that").
+_SPEECH_THEN_SPEAKER = re.compile(r"^\s*[\"“‘].*?[,!?][\"”’]\s+")
+
+
+def _clauses(text: str) -> list[str]:
+    m = _SPEECH_THEN_SPEAKER.match(text)
+    head, rest = ([m.group(0)], text[m.end() :]) if m else ([], text)
+    return [p for p in head + _CLAUSE_SPLIT.split(rest) if p and p.strip(" ,")]
 
 
 _RELATIVE = re.compile(r"(?:who|whom|whose|which)\b", re.I)
@@ -276,7 +286,7 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
     )
     if len(text.split()) <= max_words:
         return text
-    pieces = [p.strip(" ,") for p in _CLAUSE_SPLIT.split(text) if p and p.strip(" ,")]
+    pieces = [p.strip(" ,") for p in _clauses(text)]
     q = set(content_stems(question))
 
     def score(piece: str) -> float:
@@ -314,14 +324,18 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
 def coverage(claim: str, facts: list[str], question: str) -> float:
     """Share of what ``facts`` add to ``question`` (content words it does not use) that
     ``claim`` says too. Of each fact, only its clause with most of the question's words
-    counts: the other clauses are asides ("..., and they are seeking ..."), and a claim that
-    repeats them can still leave out the answer."""
+    counts (its clauses with most, when several share as many): the other clauses are asides
+    ("..., and they are seeking ..."), and a claim that repeats them can still leave out the
+    answer."""
     q = set(content_stems(question))
     new: set[str] = set()
     for f in facts:
-        pieces = [p for p in _CLAUSE_SPLIT.split(f) if p and p.strip(" ,")] or [f]
-        best = max(pieces, key=lambda p: len(set(content_stems(p)) & q))
-        new |= set(content_stems(best)) - q
+        pieces = _clauses(f) or [f]
+        shared = [len(set(content_stems(p)) & q) for p in pieces]
+        # Clauses that tie are all about the question, as far as its words tell.
+        for p, n in zip(pieces, shared, strict=True):
+            if n == max(shared):
+                new |= set(content_stems(p)) - q
     if not new:
         return 1.0
     return len(new & set(content_stems(claim))) / len(new)

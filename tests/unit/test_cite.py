@@ -119,6 +119,21 @@ def test_coverage_is_the_share_of_what_the_source_adds_to_the_question() -> None
     assert coverage("anything", ["The orchestra's last concert."], WHERE) == 1.0  # adds nothing
 
 
+def test_quoted_speech_and_who_said_it_are_separate_clauses() -> None:
+    # Asked who the speaker is, what was said is the aside: a draft that repeats only the
+    # quote says nothing about her.
+    said = '"The bridge will reopen in May," harbour engineer Ana Ruiz told the council.'
+    who = "Who is Ana Ruiz?"
+    assert coverage("The bridge will reopen in May.", [said], who) == 0.0
+    assert coverage("Ana Ruiz, the harbour engineer, told the council.", [said], who) == 1.0
+    # Asked what was said, the attribution is the aside.
+    assert coverage("The bridge will reopen in May.", [said], "When will the bridge reopen?") == 1.0
+    # A quoted phrase inside a clause is no speech: "as 'unsafe,' adding that ..." stays one.
+    phrase = "The council described the bridge as 'unsafe,' adding that repairs would take a year."
+    asked = "How did the council describe it?"
+    assert coverage("The council called it unsafe.", [phrase], asked) < 1.0
+
+
 def test_a_supported_draft_that_leaves_the_answer_out_is_replaced_by_its_sources_fact() -> None:
     # Every word of the draft is in its source, so the support check passes it; it names a
     # place too, so the kind check does. What it leaves out is the answer.
