@@ -110,6 +110,18 @@ def collect(
     return rows
 
 
+def _feature_key() -> str:
+    """What cached rows depend on: the feature names, the Extraction's fields, and the code that
+    retrieves and extracts (every module of ``rag/``): a change there re-extracts, so a refit
+    always fits the features the service computes."""
+    h = hashlib.sha256()
+    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
+    h.update(repr(shape).encode())
+    for path in sorted((Path(__file__).parents[1] / "rag").glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:8]
+
+
 def _cached(key: str, cache_dir: Path, refresh: bool, make) -> list[Row]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{key}.pkl"
@@ -261,8 +273,7 @@ def load_rows(
     """Every SQuAD question (every ``every``-th) and gold item with its candidates' features,
     extracted once and cached under ``data_dir/fit-cache``."""
     # The cache holds pickled Extractions: its key covers their fields as well as the features.
-    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
-    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    feature_key = _feature_key()
     cache_dir = data_dir / "fit-cache"
 
     squad_dir = data_dir / "eval-squad" / "fit-all"
@@ -330,8 +341,7 @@ def load_off_corpus_rows(
     gold files' sources, and the gold questions of the fit articles. Report: the reported
     articles asked of the fit articles and of the gold sources. Every row is unanswerable and
     keeps its article's group, so it folds with that article in the out-of-fold threshold."""
-    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
-    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    feature_key = _feature_key()
     skey = hashlib.sha256(squad.read_bytes()).hexdigest()[:8]
     cache_dir = data_dir / "fit-cache"
     squad_dir = data_dir / "eval-squad" / "fit-all"
@@ -429,8 +439,7 @@ def load_swapped_rows(
     reported articles' own unanswerable questions (README, issue 13)."""
     from rag.text import words
 
-    shape = (SENTENCE_FEATURES, QUESTION_FEATURES, [f.name for f in dataclasses.fields(Extraction)])
-    feature_key = hashlib.sha256(repr(shape).encode()).hexdigest()[:8]
+    feature_key = _feature_key()
     squad_dir = data_dir / "eval-squad" / "fit-all"
     squad_items, _ = load_squad(squad, out_dir=squad_dir)
     article_of = _article_numbers(squad)
