@@ -47,7 +47,9 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         return build_chat_model(settings)
 
     chat_model = _Once(make_chat_model)
-    selector = build_selector(embedder, settings, chat_model)
+    from rag.overview import OverviewSelector
+
+    selector = OverviewSelector(build_selector(embedder, settings, chat_model), store.paragraphs)
     return Pipeline(settings, store, indexer, retriever, embedder, chat_model, selector)
 
 

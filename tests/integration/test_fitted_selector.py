@@ -46,7 +46,7 @@ def test_the_sentence_that_answers_is_chosen(genetics) -> None:
     assert ev.answerable and "Morgan" in ev.sentences[0].text
     ev = _select(genetics, "When was the structure of DNA described?")
     assert ev.answerable and "1953" in ev.sentences[0].text
-    assert ev.confidence is not None and ev.confidence >= genetics.selector.threshold
+    assert ev.confidence is not None and ev.confidence >= genetics.selector.inner.threshold
 
 
 def test_a_question_the_text_does_not_answer_is_declined(genetics) -> None:
@@ -71,3 +71,16 @@ def test_a_question_asking_two_things_gets_a_sentence_for_each(genetics) -> None
     texts = " ".join(s.text for s in ev.sentences)
     assert ev.answerable and len(ev.sentences) == 2
     assert "1866" in texts and "Columbia" in texts
+
+
+def test_a_request_for_an_overview_gets_the_opening_sentence_of_the_source(genetics) -> None:
+    # No sentence answers "What is this text about?" the way a sentence answers a question;
+    # an article's opening says what it is about.
+    ev = _select(genetics, "What is this text about?")
+    assert ev.answerable and "overview" in ev.reason
+    assert [s.text for s in ev.sentences] == [
+        "Gregor Mendel studied inheritance in pea plants in the garden of his abbey in Brno."
+    ]
+    first = ev.sentences[0]
+    source_text = ARTICLE
+    assert source_text[first.start : first.end].split() == first.text.split()
