@@ -200,12 +200,8 @@ def choose_thresholds(
     away at most ``max_wrong_covered`` of the answerable questions; the answerable model's is
     then the largest at which both together stay within ``max_wrong``."""
     c = choose_threshold(covered, answerable, max_wrong_covered)
-    kept = covered >= c
-    best = 0.0
-    for t in np.unique(np.concatenate([[0.0], p])):
-        if ((p < t) | ~kept)[answerable].mean() <= max_wrong:
-            best = max(best, float(t))
-    return best, c
+    # As the selector reports it (SelectorModel.confidence): 0 where the guard turns it away.
+    return choose_threshold(np.where(covered < c, 0.0, p), answerable, max_wrong), c
 
 
 def choose_threshold(p: np.ndarray, answerable: np.ndarray, max_wrong: float) -> float:
@@ -222,11 +218,14 @@ def _confidence(model: SelectorModel, rows: list[Row]) -> np.ndarray:
     sources do not cover the question."""
     if not rows:
         return np.zeros(0)
-    q = _qx(model.sentence, rows)
-    p = model.answerable.prob(q)
-    if model.covered is None:
-        return p
-    return np.where(model.covered.prob(q) < model.covered_threshold, 0.0, p)
+    return model.confidence(*model.chances(_qx(model.sentence, rows)))
+
+
+def _abstention(model: SelectorModel, rows: list[Row]) -> dict[str, float | int]:
+    """How often the model declines ``rows`` (all unanswerable where they are asked)."""
+    p = _confidence(model, rows)
+    share = round(float((p < model.threshold).mean()), 4) if rows else float("nan")
+    return {"questions": len(rows), "abstention": share}
 
 
 def _figures(model: SelectorModel, rows: list[Row]) -> dict[str, float | int]:
@@ -259,12 +258,18 @@ def _figures(model: SelectorModel, rows: list[Row]) -> dict[str, float | int]:
 
 def _off_figures(model: SelectorModel, rows: list[Row]) -> dict[str, dict[str, float | int]]:
     """Abstention on questions asked of sources without their article, per folder asked of."""
-    out = {}
-    for hay in sorted({r.haystack for r in rows}):
-        p = _confidence(model, [r for r in rows if r.haystack == hay])
-        abstains = float((p < model.threshold).mean())
-        out[Path(hay).name] = {"questions": len(p), "abstention": round(abstains, 4)}
-    return out
+    return {
+        Path(hay).name: _abstention(model, [r for r in rows if r.haystack == hay])
+        for hay in sorted({r.haystack for r in rows})
+    }
+
+
+def _squad_questions(squad: Path, data_dir: Path) -> tuple[list[GoldItem], Path, dict[str, int]]:
+    """Every question of the SQuAD file, the folder its articles are written to (the one all
+    fit rows share) and each question's article number."""
+    squad_dir = data_dir / "eval-squad" / "fit-all"
+    items, _ = load_squad(squad, out_dir=squad_dir)
+    return items, squad_dir, _article_numbers(squad)
 
 
 def load_rows(
@@ -276,10 +281,8 @@ def load_rows(
     feature_key = _feature_key()
     cache_dir = data_dir / "fit-cache"
 
-    squad_dir = data_dir / "eval-squad" / "fit-all"
-    squad_items, _ = load_squad(squad, out_dir=squad_dir)
+    squad_items, squad_dir, article_of = _squad_questions(squad, data_dir)
     squad_items = squad_items[:: max(1, every)]
-    article_of = _article_numbers(squad)
     groups = [f"squad:{article_of[i.id]}" for i in squad_items]
     skey = hashlib.sha256(squad.read_bytes()).hexdigest()[:8]
     print(f"SQuAD: {len(squad_items)} questions; extracting features", file=sys.stderr)
@@ -344,9 +347,7 @@ def load_off_corpus_rows(
     feature_key = _feature_key()
     skey = hashlib.sha256(squad.read_bytes()).hexdigest()[:8]
     cache_dir = data_dir / "fit-cache"
-    squad_dir = data_dir / "eval-squad" / "fit-all"
-    squad_items, _ = load_squad(squad, out_dir=squad_dir)
-    article_of = _article_numbers(squad)
+    squad_items, squad_dir, article_of = _squad_questions(squad, data_dir)
     step = max(1, every) * 2  # half the questions: as many rows as the in-corpus unanswerables
 
     def asked(numbers: set[int]) -> list[GoldItem]:
@@ -362,12 +363,12 @@ def load_off_corpus_rows(
             items = asked(set(ask))
             groups = [f"squad:{article_of[i.id]}" for i in items]
             plans.append((f"squad{''.join(map(str, hay))}", items, groups, folder(set(hay))))
-    for name, numbers in (("fit", fit_articles), ("report", report_articles)):
+    for numbers in (fit_articles, report_articles):
         items = asked(numbers)
-        groups = [f"squad:{article_of[i.id]}" for i in items]
-        plans.append(("gold-sources", items, groups, sources))
-        if name == "report":
-            plans.append((f"squad-{name}", items, groups, folder(fit_articles)))
+        plans.append(("gold-sources", items, [f"squad:{article_of[i.id]}" for i in items], sources))
+    items = asked(report_articles)
+    groups = [f"squad:{article_of[i.id]}" for i in items]
+    plans.append(("squad-report", items, groups, folder(fit_articles)))
     for gold in gold_files:
         items = load_gold(gold)
         plans.append(("squad-fit", items, [f"gold:{gold.stem}"] * len(items), folder(fit_articles)))
@@ -440,9 +441,7 @@ def load_swapped_rows(
     from rag.text import words
 
     feature_key = _feature_key()
-    squad_dir = data_dir / "eval-squad" / "fit-all"
-    squad_items, _ = load_squad(squad, out_dir=squad_dir)
-    article_of = _article_numbers(squad)
+    squad_items, squad_dir, article_of = _squad_questions(squad, data_dir)
     body = " ".join(f.read_text(encoding="utf-8") for f in sorted(squad_dir.glob("*.txt")))
     held = f" {' '.join(words(body))} "
     pool = _names_in(sources)
@@ -532,7 +531,6 @@ def main(argv: list[str] | None = None) -> int:
             args.squad, split["fit"], split["report"], gold_files, args.sources,
             args.data_dir, args.refresh, args.every,
         )
-    if not args.no_off_corpus:
         rows += load_swapped_rows(
             args.squad, split["report"], args.sources, args.data_dir, args.refresh, args.every
         )
@@ -575,10 +573,11 @@ def main(argv: list[str] | None = None) -> int:
         threshold, covered_threshold = choose_thresholds(
             tune_p, c_oof[: len(fit_in)], tune_ans, args.max_wrong, args.max_wrong_covered
         )
-        tune_p = np.where(c_oof[: len(fit_in)] < covered_threshold, 0.0, tune_p)
     else:
         threshold = choose_threshold(tune_p, tune_ans, args.max_wrong)
     model = SelectorModel(sm, am, threshold, {}, cm, covered_threshold)
+    if cm is not None:
+        tune_p = model.confidence(tune_p, c_oof[: len(fit_in)])
     report_p = _confidence(model, report_rows)
     report_ans = np.array([r.answerable for r in report_rows])
     about = {
@@ -611,19 +610,14 @@ def main(argv: list[str] | None = None) -> int:
             "report": _figures(model, report_rows),
             "fit (in sample)": _figures(model, fit_in),
             "report, asked of sources without their article": _off_figures(model, off_report),
-            "report, a name swapped for one the sources never mention": {
-                "questions": len(swapped_report),
-                "abstention": round(
-                    float((_confidence(model, swapped_report) < model.threshold).mean()), 4
-                )
-                if swapped_report
-                else float("nan"),
-            },
+            "report, a name swapped for one the sources never mention": _abstention(
+                model, swapped_report
+            ),
         },
         "curve_report_articles": curve(report_p, report_ans),
         "source": str(args.squad) + " (SQuAD 2.0 dev, CC BY-SA 4.0; eval/data/README.md)",
     }
-    model = SelectorModel(sm, am, threshold, about, cm, covered_threshold)
+    model = dataclasses.replace(model, about=about)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
     print(json.dumps({"threshold": threshold, **about["held_out"]}, indent=1))

@@ -330,12 +330,12 @@ def coverage(claim: str, facts: list[str], question: str) -> float:
     q = set(content_stems(question))
     new: set[str] = set()
     for f in facts:
-        pieces = _clauses(f) or [f]
-        shared = [len(set(content_stems(p)) & q) for p in pieces]
+        stems = [set(content_stems(p)) for p in _clauses(f) or [f]]
+        most = max(len(t & q) for t in stems)
         # Clauses that tie are all about the question, as far as its words tell.
-        for p, n in zip(pieces, shared, strict=True):
-            if n == max(shared):
-                new |= set(content_stems(p)) - q
+        for t in stems:
+            if len(t & q) == most:
+                new |= t - q
     if not new:
         return 1.0
     return len(new & set(content_stems(claim))) / len(new)

@@ -201,6 +201,19 @@ class SelectorModel:
             float(d.get("covered_threshold", 0.0)),
         )
 
+    def chances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(some sentence answers) and P(the sources cover what is asked), per row of question
+        features (``rag.features.question_features``)."""
+        covered = np.ones(len(q)) if self.covered is None else self.covered.prob(q)
+        return self.answerable.prob(q), covered
+
+    def confidence(
+        self, p_answerable: np.ndarray | float, p_covered: np.ndarray | float
+    ) -> np.ndarray:
+        """The chance the selector reports and abstains below ``threshold`` on: P(some sentence
+        answers), 0 where the sources do not cover the question (nothing there answers it)."""
+        return np.where(p_covered < self.covered_threshold, 0.0, p_answerable)
+
     def to_dict(self) -> dict[str, Any]:
         out = {
             "about": self.about,
@@ -310,11 +323,12 @@ class FittedSelector:
         for c, lg in zip(ranked, logits[order], strict=True):
             c.prob = float(1.0 / (1.0 + np.exp(-lg)))
         ranked_logits = [float(v) for v in logits[order]]
-        q = question_features(ex, ranked, ranked_logits)[None, :]
-        p = float(self.model.answerable.prob(q)[0])
-        covered = self.model.covered
-        p_covered = 1.0 if covered is None else float(covered.prob(q)[0])
-        return Scored(ex, ranked, p, ranked_logits, p_covered)
+        p, p_covered = self.model.chances(question_features(ex, ranked, ranked_logits)[None, :])
+        return Scored(ex, ranked, float(p[0]), ranked_logits, float(p_covered[0]))
+
+    def _answers(self, s: Scored) -> bool:
+        """The fitted decision: the sources cover what is asked, and some sentence answers."""
+        return s.p_answerable >= self.threshold and s.p_covered >= self.model.covered_threshold
 
     def select(self, question: ResolvedQuestion, retrieved: list[Retrieved]) -> Evidence:
         s = self.score(question, retrieved)
@@ -322,8 +336,8 @@ class FittedSelector:
         if not s.ranked:
             return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
         best = s.ranked[0]
-        uncovered = s.p_covered < self.model.covered_threshold
-        if s.p_answerable < self.threshold or uncovered:
+        if not self._answers(s):
+            uncovered = s.p_covered < self.model.covered_threshold
             related = _distinct(s.ranked)[:2]
             for c in related:
                 c.sentence.score = round(c.prob, 4)
@@ -341,8 +355,7 @@ class FittedSelector:
                 retrieved,
                 answerable=False,
                 reason=f"{reason} (best sentence {best.prob:.2f})",
-                # Nothing in sources that do not cover the question answers it.
-                confidence=0.0 if uncovered else s.p_answerable,
+                confidence=float(self.model.confidence(s.p_answerable, s.p_covered)),
             )
         if self.rerank is not None:
             # Only once the question is to be answered: P(answerable) stays the sentence
@@ -357,12 +370,7 @@ class FittedSelector:
                 break
             sub = self.score(part, retrieved)
             texts = {c.sentence.text for c in chosen}
-            answers = (
-                sub.ranked
-                and sub.p_answerable >= self.threshold
-                and sub.p_covered >= self.model.covered_threshold
-            )
-            if answers and sub.ranked[0].sentence.text not in texts:
+            if sub.ranked and self._answers(sub) and sub.ranked[0].sentence.text not in texts:
                 chosen.append(sub.ranked[0])
         for c in chosen:
             c.sentence.score = round(c.prob, 4)
