@@ -53,7 +53,10 @@ QUESTION_FEATURES = (
     "unseen_share",  # IDF share of question words absent from every retrieved paragraph
     "kind_wanted",
     "best_kind_new",
-    "negation_mismatch",  # "not"/"never" in the question and not by the answer, or the reverse
+    # "not"/"never" in the question and not in the best sentence: a question that negates what
+    # the text states. Not the reverse: a "not" somewhere in an answering sentence is common
+    # ("her lawyer, who had not been able to reach her, said ...") and says nothing.
+    "negation_unmatched",
     "top1_para_best",  # the best sentence lies in the top-ranked paragraph
     "q_words",
 )
@@ -266,7 +269,7 @@ def question_features(ex: Extraction, ranked: list[Candidate], logits: list[floa
             unseen_share,
             f["kind_wanted"],
             f["kind_new"],
-            float(q_neg != s_neg),
+            float(q_neg and not s_neg),
             float(best.rank == 0),
             math.log1p(len(ex.question_stems)),
         ],

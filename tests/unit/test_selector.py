@@ -76,3 +76,23 @@ def test_a_question_asking_two_things_is_read_as_two_questions() -> None:
     assert "opera" in second.context and "staged" in first.context
     assert two_parts(ResolvedQuestion("Which two rivers meet at the city?")) == []
     assert two_parts(ResolvedQuestion("Who wrote it and when?")) == []
+
+
+def _negation_signal(question: str, best: str) -> float:
+    from rag.features import Candidate, Extraction, question_features
+    from rag.types import Paragraph, Sentence
+
+    para = Paragraph("p1", "a.txt", "", 0, 0, len(best), best, "h")
+    cand = Candidate(Sentence(best, para, 0, len(best)), rank=0, position=0)
+    cand.features = np.zeros(len(SENTENCE_FEATURES))
+    ex = Extraction(question, "other", [cand], ["x"], {"x": 1.0}, 1.0, {"p1": {"x"}})
+    f = question_features(ex, [cand], [0.0])
+    return float(dict(zip(QUESTION_FEATURES, f, strict=True))["negation_unmatched"])
+
+
+def test_a_question_that_negates_what_its_best_sentence_states_is_flagged() -> None:
+    # SQuAD 2.0 writes unanswerable questions by negating the text ("What did Mendel not
+    # publish?"); a "not" somewhere in the sentence that answers says nothing of the kind.
+    assert _negation_signal("What did Mendel not publish?", "Mendel published his laws.") == 1.0
+    assert _negation_signal("What did Mendel publish?", "He did not publish in 1860.") == 0.0
+    assert _negation_signal("What did Mendel never publish?", "He never published it.") == 0.0
