@@ -35,8 +35,9 @@ from rag.features import (
     extract,
     question_features,
 )
+from rag.followup import resolve
 from rag.likelihood import SentenceScorer
-from rag.types import Evidence, ResolvedQuestion, Retrieved
+from rag.types import Evidence, ResolvedQuestion, Retrieved, Turn
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
@@ -335,53 +336,65 @@ class FittedSelector:
         kind = s.extraction.kind
         if not s.ranked:
             return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
-        best = s.ranked[0]
-        if not self._answers(s):
-            uncovered = s.p_covered < self.model.covered_threshold
-            related = _distinct(s.ranked)[:2]
-            for c in related:
-                c.sentence.score = round(c.prob, 4)
-            reason = (
-                f"P(the sources cover what it asks about) = {s.p_covered:.2f}, below the fitted "
-                f"threshold {self.model.covered_threshold:.2f}"
-                if uncovered
-                else f"P(some sentence answers) = {s.p_answerable:.2f}, below the fitted "
-                f"threshold {self.threshold:.2f}"
-            )
-            return Evidence(
-                question.text,
-                kind,
-                [c.sentence for c in related],
-                retrieved,
-                answerable=False,
-                reason=f"{reason} (best sentence {best.prob:.2f})",
-                confidence=float(self.model.confidence(s.p_answerable, s.p_covered)),
-            )
-        if self.rerank is not None:
-            # Only once the question is to be answered: P(answerable) stays the sentence
-            # model's, the second signal only picks among its best sentences.
-            self.rerank.apply(question.text, s.ranked, s.logits)
-            best = s.ranked[0]
-        chosen = [best]
-        for part in two_parts(question):
-            # Each part's answer often stands in a sentence of its own: the best sentence for
-            # each part joins when the model would answer that part on its own.
-            if len(chosen) >= self.max_sentences:
-                break
-            sub = self.score(part, retrieved)
-            texts = {c.sentence.text for c in chosen}
-            if sub.ranked and self._answers(sub) and sub.ranked[0].sentence.text not in texts:
-                chosen.append(sub.ranked[0])
+        # A question that asks two things is also two questions to the model, which was fitted
+        # on questions that ask one: as a whole it can score low on every sentence, since each
+        # answers half of it. Each part is decided, and its sentence chosen, on its own too.
+        parts = [(part, self.score(part, retrieved)) for part in two_parts(question)]
+        answered = [(q, ps) for q, ps in [(question, s), *parts] if ps.ranked and self._answers(ps)]
+        if not answered:
+            return self._decline(question, s, retrieved)
+        return self._answer(question, kind, answered, retrieved)
+
+    def _answer(
+        self,
+        question: ResolvedQuestion,
+        kind: str,
+        answered: list[tuple[ResolvedQuestion, Scored]],
+        retrieved: list[Retrieved],
+    ) -> Evidence:
+        chosen: list[Candidate] = []
+        for asked, s in answered[: self.max_sentences]:
+            if self.rerank is not None:
+                # Only once the question is to be answered: P(answerable) stays the sentence
+                # model's, the second signal only picks among its best sentences.
+                self.rerank.apply(asked.text, s.ranked, s.logits)
+            if s.ranked[0].sentence.text not in {c.sentence.text for c in chosen}:
+                chosen.append(s.ranked[0])
         for c in chosen:
             c.sentence.score = round(c.prob, 4)
+        p = max(s.p_answerable for _, s in answered)
         return Evidence(
             question.text,
             kind,
             [c.sentence for c in chosen],
             retrieved,
             answerable=True,
-            reason=f"P(some sentence answers) = {s.p_answerable:.2f}",
-            confidence=s.p_answerable,
+            reason=f"P(some sentence answers) = {p:.2f}",
+            confidence=p,
+        )
+
+    def _decline(
+        self, question: ResolvedQuestion, s: Scored, retrieved: list[Retrieved]
+    ) -> Evidence:
+        uncovered = s.p_covered < self.model.covered_threshold
+        related = _distinct(s.ranked)[:2]
+        for c in related:
+            c.sentence.score = round(c.prob, 4)
+        reason = (
+            f"P(the sources cover what it asks about) = {s.p_covered:.2f}, below the fitted "
+            f"threshold {self.model.covered_threshold:.2f}"
+            if uncovered
+            else f"P(some sentence answers) = {s.p_answerable:.2f}, below the fitted "
+            f"threshold {self.threshold:.2f}"
+        )
+        return Evidence(
+            question.text,
+            s.extraction.kind,
+            [c.sentence for c in related],
+            retrieved,
+            answerable=False,
+            reason=f"{reason} (best sentence {s.ranked[0].prob:.2f})",
+            confidence=float(self.model.confidence(s.p_answerable, s.p_covered)),
         )
 
 
@@ -397,9 +410,13 @@ def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
     second = second[:1].upper() + second[1:]
     if len(first.split()) < 3 or len(second.split()) < 2:
         return []
+    # The second part's "she" or "it" names what the first asks about: resolved as a follow-up
+    # to it. The first part stands on its own words; the whole question's words as context
+    # would pull both parts to the same sentence.
+    then = resolve(second, [Turn("user", first)])
     return [
-        ResolvedQuestion(first, f"{question.context} {second}".strip()),
-        ResolvedQuestion(second, f"{question.context} {first}".strip()),
+        ResolvedQuestion(first, question.context),
+        ResolvedQuestion(then.text, f"{question.context} {then.context}".strip()),
     ]
 
 

@@ -72,8 +72,13 @@ def test_a_question_asking_two_things_is_read_as_two_questions() -> None:
     )
     assert first.text == "Who wrote the opera?"
     assert second.text == "In what year was it first staged?"
-    # Each part keeps the other's words: "it" in the second is the first's opera.
-    assert "opera" in second.context and "staged" in first.context
+    # "it" in the second is the first's opera: the second leans on the first, as a follow-up
+    # does. The first stands on its own words: the second's would pull it to its sentence.
+    assert "opera" in second.context and first.context == ""
+    first, second = two_parts(
+        ResolvedQuestion("When did Marie Curie win her first prize, and where was she born?")
+    )
+    assert second.text == "Where was Marie Curie born?"
     assert two_parts(ResolvedQuestion("Which two rivers meet at the city?")) == []
     assert two_parts(ResolvedQuestion("Who wrote it and when?")) == []
 
