@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.text import STOPWORDS, WH_WORDS, capitalised_phrases, content_stems, words
+from rag.text import (
+    STOPWORDS,
+    WH_WORDS,
+    capitalised_phrases,
+    content_stems,
+    is_english_word,
+    words,
+)
 from rag.types import ResolvedQuestion, Turn
 
 _PERSON_OBJ = re.compile(r"\b(she|he|him|her|herself|himself)\b", re.I)
@@ -20,58 +27,34 @@ _THING = re.compile(r"\b(it|that|this|they|them|there|then|the decision|the move
 _ELLIPTICAL_START = re.compile(
     r"^\s*(and|but|so|also|what about|how about|and what about)\b[\s,]*", re.I
 )
-_NOT_NAMES = {
-    "The",
-    "A",
-    "An",
-    "In",
-    "On",
-    "At",
-    "What",
-    "Who",
-    "When",
-    "Where",
-    "Why",
-    "How",
-    "Which",
-    "And",
-    "But",
-    "So",
-    "Is",
-    "Are",
-    "Was",
-    "Did",
-    "Does",
-    "Do",
-    "Can",
-    "Tell",
-    "Her",
-    "His",
-    "She",
-    "He",
-    "They",
-    "It",
-    "Foreign",
-    "Former",
-    "President",
-    "Minister",
-    "Prime",
-    "I",
-    "Yes",
-    "No",
-    "According",
-}
+# Capitalised words that open a question or a sentence without naming anyone: grammar only.
+_NOT_NAMES = frozenset(
+    """The A An In On At What Who When Where Why How Which And But So Is Are Was Did Does Do Can
+    Tell Her His She He They It I Yes No According""".split()
+)
+_PARTICLES = frozenset("de del la las los da do dos van von y".split())
 
 
 def _names(text: str) -> list[str]:
+    """Names of two or more words, without the titles before them: "Foreign Minister Hugo de
+    Zela" -> "Hugo de Zela". A title is read off its form, not off a list of roles: leading
+    words of the dictionary are dropped while two name words remain ("President Jose Jerí" ->
+    "Jose Jerí"; "Rose Smith" stays whole)."""
     out = []
     for _, _, phrase in capitalised_phrases(text):
         parts = phrase.split()
         while parts and parts[0] in _NOT_NAMES:
             parts = parts[1:]
+        while len(_name_words(parts)) > 2 and is_english_word(parts[0].lower()):
+            parts = parts[1:]
         if len(parts) >= 2:
             out.append(" ".join(parts))
     return out
+
+
+def _name_words(parts: list[str]) -> list[str]:
+    """The words of a name with each particle joined to the next: "Hugo de Zela" is two."""
+    return [w for i, w in enumerate(parts) if not (i and parts[i - 1] in _PARTICLES)]
 
 
 def _topic(question: str) -> str:

@@ -62,6 +62,16 @@ def test_follow_up_pronouns_take_the_person_from_the_conversation() -> None:
     )
 
 
+def test_a_title_before_a_name_is_not_part_of_the_name_it_resolves_to() -> None:
+    # Titles are read off their form (dictionary words before two name words), not off a list.
+    history = [Turn("user", "What did Chief Justice Lena Okafor rule on the levy?")]
+    assert resolve_question("When was she appointed?", history) == (
+        "When was Lena Okafor appointed?"
+    )
+    history = [Turn("user", "Where did Rose Smith train?")]
+    assert resolve_question("Where was she born?", history) == "Where was Rose Smith born?"
+
+
 def test_elliptical_follow_up_carries_the_previous_topic() -> None:
     history = [
         Turn("user", "When did Peru break off relations with Mexico?"),
