@@ -45,7 +45,7 @@ _NOT_AGENTS = frozenset(
     member manner character percent cent event content extent component element segment
     government movement treatment agreement amendment parliament department instrument
     argument document statement settlement development environment equipment investment
-    management employment moment comment current president""".split()
+    management employment moment comment current""".split()
 )
 
 

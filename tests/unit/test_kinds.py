@@ -14,6 +14,7 @@ from rag.kinds import dates, holds_kind, names, places, quantities, question_kin
         ("Who painted the ceiling of the Sistine Chapel?", "person"),
         ("Which scientist showed that genes sit on chromosomes?", "person"),
         ("What is the name of the composer who wrote the Goldberg Variations?", "person"),
+        ("Which president signed the Homestead Act?", "person"),
         ("When did the Peloponnesian War begin?", "date"),
         ("In what century was the printing press invented?", "date"),
         ("How many moons does Jupiter have?", "number"),
