@@ -44,6 +44,12 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
 DEFAULT_RERANK = Path(__file__).parent / "models" / "rerank.json"
 # "When did ..., and who ...?", "On what day, and on what date ...?": a second question joined
 # to the first by "and", its question word perhaps after a preposition.
+_FRAGMENT = re.compile(r"^\s*(?:on|in|at|by|for|from|to|with|of|about|during|since|until)\s", re.I)
+_AUXILIARY = re.compile(
+    r"\b(?:did|does|do|is|was|were|are|am|has|have|had|will|would|can|could|should|shall|may|"
+    r"might|must)\b",
+    re.I,
+)
 _TWO_PARTS = re.compile(
     r",?\s+and\s+(?=(?:(?:on|in|at|by|for|from|to|with|of|about)\s+)?"
     r"(?:who|whom|whose|what|when|where|which|why|how)\b)",
@@ -411,11 +417,13 @@ def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
     if len(first.split()) < 3 or len(second.split()) < 2:
         return []
     # The second part's "she" or "it" names what the first asks about: resolved as a follow-up
-    # to it. The first part stands on its own words; the whole question's words as context
-    # would pull both parts to the same sentence.
+    # to it. The first part stands on its own words (the second's as context would pull both
+    # parts to the same sentence), unless it is only a phrase whose verb is the second's: "On
+    # what day, and on what date, did ...?".
     then = resolve(second, [Turn("user", first)])
+    ahead = second if _FRAGMENT.match(first) and not _AUXILIARY.search(first) else ""
     return [
-        ResolvedQuestion(first, question.context),
+        ResolvedQuestion(first, f"{question.context} {ahead}".strip()),
         ResolvedQuestion(then.text, f"{question.context} {then.context}".strip()),
     ]
 

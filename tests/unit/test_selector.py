@@ -79,6 +79,11 @@ def test_a_question_asking_two_things_is_read_as_two_questions() -> None:
         ResolvedQuestion("When did Marie Curie win her first prize, and where was she born?")
     )
     assert second.text == "Where was Marie Curie born?"
+    # A first part with next to no words of its own shares the second's.
+    first, _ = two_parts(
+        ResolvedQuestion("On what day, and in what year, did the bridge open to traffic?")
+    )
+    assert first.text == "On what day?" and "bridge" in first.context
     assert two_parts(ResolvedQuestion("Which two rivers meet at the city?")) == []
     assert two_parts(ResolvedQuestion("Who wrote it and when?")) == []
 
