@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quality gates (README: Quality). Set at the measured level, a little below, as regression
 # gates: the bar of issue 13 (recall 0.90 / abstention 0.90 on the seeds; recall 0.80 and
 # abstention 0.50 on unseen SQuAD articles) is not met yet, and these gates do not pretend it is.
-EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.65 --max wrong_abstention_rate=0.06 \
+EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.60 --max wrong_abstention_rate=0.06 \
 	--min citation_precision=0.89 --min citation_recall=0.86 --max factoid.words_median=25 \
 	--max role_reversal_rate=0 --max latency_p95=1.5
 # SQuAD 2.0: questions of articles 7-8 only (never fitted on, eval/data/README.md), all 8
@@ -20,11 +20,11 @@ SQUAD_GATE ?= --min answer_recall=0.66 --min abstention_rate=0.19 --max wrong_ab
 # Questions the sources never cover: articles 7-8's questions asked of articles 1-6 alone.
 OFF_EVAL ?= --squad eval/data/squad2-dev-a.json --question-articles 7,8 --haystack-articles 1-6 \
 	--sample 100
-OFF_GATE ?= --min abstention_rate=0.71 --max latency_p95=1.5
+OFF_GATE ?= --min abstention_rate=0.74 --max latency_p95=1.5
 # Unseen natural questions: the gold file of the two stand-in articles (tests/data/standin_seeds,
 # same events, other text), never fitted on: keep it out of `make fit` to keep it unseen.
 STANDIN_EVAL ?= --gold tests/data/standin_seeds/gold.jsonl --sources tests/data/standin_seeds
-STANDIN_GATE ?= --min answer_recall=0.57 --min abstention_rate=0.40 --max wrong_abstention_rate=0.20 \
+STANDIN_GATE ?= --min answer_recall=0.58 --min abstention_rate=0.33 --max wrong_abstention_rate=0.18 \
 	--min citation_precision=0.70
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

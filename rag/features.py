@@ -20,7 +20,7 @@ import numpy as np
 from rag.embed import Embedder
 from rag.ingest import Span
 from rag.injection import addresses_the_model
-from rag.kinds import holds_kind, question_kind
+from rag.kinds import holds_kind, names, question_kind
 from rag.sentences import split_clauses, split_sentences
 from rag.text import content_stems, words
 from rag.types import Retrieved, Sentence
@@ -59,6 +59,11 @@ QUESTION_FEATURES = (
     # ("her lawyer, who had not been able to reach her, said ...") and says nothing.
     "negation_unmatched",
     "top1_para_best",  # the best sentence lies in the top-ranked paragraph
+    # A question about another year, figure or name than the text's ("in 1967" where the text
+    # says 1966) is SQuAD 2.0's commonest unanswerable kind after negation: the question's
+    # numbers and names the best sentence's paragraph does not hold.
+    "numbers_unheld",
+    "names_unheld",
     "q_words",
 )
 _NEGATION = re.compile(r"\b(?:not|never|no|n't|none|neither|nor|without)\b", re.I)
@@ -275,6 +280,13 @@ def question_features(ex: Extraction, ranked: list[Candidate], logits: list[floa
     unseen_share = (
         sum(ex.idf.get(t, unseen) for t in ex.question_stems if t not in everywhere) / q_total
     )
+    para_words = set(words(f"{p.title} {p.text}"))
+    q_numbers = {w for w in words(ex.question) if any(ch.isdigit() for ch in w)}
+    q_names = [set(words(n)) for _, n in names(ex.question)]
+    numbers_unheld = len(q_numbers - para_words) / len(q_numbers) if q_numbers else 0.0
+    names_unheld = (
+        sum(1 for n in q_names if not n <= para_words) / len(q_names) if q_names else 0.0
+    )
     q_neg = bool(_NEGATION.search(ex.question))
     s_neg = bool(_NEGATION.search(best.sentence.text))
     return np.array(
@@ -291,6 +303,8 @@ def question_features(ex: Extraction, ranked: list[Candidate], logits: list[floa
             f["kind_new"],
             float(q_neg and not s_neg),
             float(best.rank == 0),
+            numbers_unheld,
+            names_unheld,
             math.log1p(len(ex.question_stems)),
         ],
         dtype=np.float64,

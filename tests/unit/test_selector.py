@@ -88,7 +88,7 @@ def test_a_question_asking_two_things_is_read_as_two_questions() -> None:
     assert two_parts(ResolvedQuestion("Who wrote it and when?")) == []
 
 
-def _negation_signal(question: str, best: str) -> float:
+def _question_signals(question: str, best: str) -> dict[str, float]:
     from rag.features import Candidate, Extraction, question_features
     from rag.types import Paragraph, Sentence
 
@@ -97,12 +97,26 @@ def _negation_signal(question: str, best: str) -> float:
     cand.features = np.zeros(len(SENTENCE_FEATURES))
     ex = Extraction(question, "other", [cand], ["x"], {"x": 1.0}, 1.0, {"p1": {"x"}})
     f = question_features(ex, [cand], [0.0])
-    return float(dict(zip(QUESTION_FEATURES, f, strict=True))["negation_unmatched"])
+    return {k: float(v) for k, v in zip(QUESTION_FEATURES, f, strict=True)}
 
 
 def test_a_question_that_negates_what_its_best_sentence_states_is_flagged() -> None:
     # SQuAD 2.0 writes unanswerable questions by negating the text ("What did Mendel not
     # publish?"); a "not" somewhere in the sentence that answers says nothing of the kind.
-    assert _negation_signal("What did Mendel not publish?", "Mendel published his laws.") == 1.0
-    assert _negation_signal("What did Mendel publish?", "He did not publish in 1860.") == 0.0
-    assert _negation_signal("What did Mendel never publish?", "He never published it.") == 0.0
+    def negation(q: str, best: str) -> float:
+        return _question_signals(q, best)["negation_unmatched"]
+
+    assert negation("What did Mendel not publish?", "Mendel published his laws.") == 1.0
+    assert negation("What did Mendel publish?", "He did not publish in 1860.") == 0.0
+    assert negation("What did Mendel never publish?", "He never published it.") == 0.0
+
+
+def test_a_year_or_a_name_the_best_paragraph_does_not_hold_is_flagged() -> None:
+    # Or by swapping a year, figure or name for one the text does not give.
+    best = "In 1866 Gregor Mendel published his laws of inheritance."
+    held = _question_signals("What did Gregor Mendel publish in 1866?", best)
+    swapped = _question_signals("What did Thomas Morgan publish in 1867?", best)
+    assert held["numbers_unheld"] == 0.0 and held["names_unheld"] == 0.0
+    assert swapped["numbers_unheld"] == 1.0 and swapped["names_unheld"] == 1.0
+    asks_none = _question_signals("What did he publish?", best)
+    assert asks_none["numbers_unheld"] == 0.0 and asks_none["names_unheld"] == 0.0
