@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quality gates (README: Quality). Set at the measured level, a little below, as regression
 # gates: the bar of issue 13 (recall 0.90 / abstention 0.90 on the seeds; recall 0.80 and
 # abstention 0.50 on unseen SQuAD articles) is not met yet, and these gates do not pretend it is.
-EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.60 --max wrong_abstention_rate=0.06 \
+EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.65 --max wrong_abstention_rate=0.06 \
 	--min citation_precision=0.89 --min citation_recall=0.86 --max factoid.words_median=25 \
 	--max role_reversal_rate=0 --max latency_p95=1.5
 # SQuAD 2.0: questions of articles 7-8 only (never fitted on, eval/data/README.md), all 8

@@ -25,8 +25,8 @@ _WH = [
      r"|\b(?:what|which|in what|in which|on what|since what)\s+(?:year|date|day|month|century|"
      r"decade|period|era|time)s?\b|\bsince when\b|\bhow long ago\b"),
     ("number", r"\bhow\s+(?:many|much|long|old|far|big|large|high|tall|deep|wide|often|fast|"
-     r"heavy)\b|\bwhat\s+(?:percentage|percent|proportion|number|amount|size|age|population|"
-     r"fraction|share|speed|distance|length|height)\b"),
+     r"heavy)\b|\bwhat(?:'s|\s+(?:is|was|are|were))?\s+(?:the\s+)?(?:percentage|percent|proportion|"
+     r"number|amount|size|age|population|fraction|share|speed|distance|length|height)\b"),
     ("person", r"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|were|are|did|had|has|led|wrote)\b"
      r"|\b(?:what|which)\s+(?:\w+\s+)?(?:person|people|man|woman|men|women)\b"
      r"|\bname of the (?:\w+\s+)?(?:\w+(?:ist|er|or|ian|ant|ent))\b"),

@@ -20,6 +20,8 @@ from rag.kinds import dates, holds_kind, names, places, quantities, question_kin
         ("How many moons does Jupiter have?", "number"),
         ("How long is the Nile?", "number"),
         ("What percentage of the genome codes for proteins?", "number"),
+        ("What is the population of the valley?", "number"),
+        ("What was the length of the Roman wall?", "number"),
         ("Where was the Magna Carta sealed?", "place"),
         ("In which country is the Atacama Desert?", "place"),
         ("What does mitochondria produce?", "other"),
