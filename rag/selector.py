@@ -44,15 +44,17 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "selector.json"
 DEFAULT_RERANK = Path(__file__).parent / "models" / "rerank.json"
 # "When did ..., and who ...?", "On what day, and on what date ...?": a second question joined
 # to the first by "and", its question word perhaps after a preposition.
+_TWO_PARTS = re.compile(
+    r",?\s+and\s+(?=(?:(?:on|in|at|by|for|from|to|with|of|about)\s+)?"
+    r"(?:who|whom|whose|what|when|where|which|why|how)\b)",
+    re.I,
+)
+# "On what day, and ...": a first part that opens with a preposition and has no verb of its
+# own is only a phrase of the second's question.
 _FRAGMENT = re.compile(r"^\s*(?:on|in|at|by|for|from|to|with|of|about|during|since|until)\s", re.I)
 _AUXILIARY = re.compile(
     r"\b(?:did|does|do|is|was|were|are|am|has|have|had|will|would|can|could|should|shall|may|"
     r"might|must)\b",
-    re.I,
-)
-_TWO_PARTS = re.compile(
-    r",?\s+and\s+(?=(?:(?:on|in|at|by|for|from|to|with|of|about)\s+)?"
-    r"(?:who|whom|whose|what|when|where|which|why|how)\b)",
     re.I,
 )
 
@@ -359,7 +361,9 @@ class FittedSelector:
         retrieved: list[Retrieved],
     ) -> Evidence:
         chosen: list[Candidate] = []
-        for asked, s in answered[: self.max_sentences]:
+        for asked, s in answered:
+            if len(chosen) >= self.max_sentences:
+                break
             if self.rerank is not None:
                 # Only once the question is to be answered: P(answerable) stays the sentence
                 # model's, the second signal only picks among its best sentences.
