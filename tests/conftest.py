@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_1 = "001_b162a8e02d0cef5d.txt"
 # Two articles written for testing before the originals were available (see its README).
-STANDIN_SEEDS = ROOT / "tests" / "data" / "standin_seeds"
+STANDIN_SEEDS = ROOT / "tests" / "data" / "standin_seeds" / "articles"
 
 
 def free_port() -> int:
@@ -78,10 +78,8 @@ def seeded_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def standin_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """One pipeline over the stand-in articles: a second corpus, with facts the seeds lack."""
     data = tmp_path_factory.mktemp("standin")
-    folder = data / "sources"  # the articles only: the folder's README and gold file are not
-    folder.mkdir()
-    for article in STANDIN_SEEDS.glob("*.txt"):
-        shutil.copy(article, folder)
+    folder = data / "sources"
+    shutil.copytree(STANDIN_SEEDS, folder)
     p = build_pipeline(Settings(data_dir=data / "chroma", sources_dir=folder))
     p.ingest(folder)
     return p

@@ -11,7 +11,7 @@ from rag.ingest import find_files, is_boilerplate, parse_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
-STANDINS = ROOT / "tests" / "data" / "standin_seeds"
+STANDINS = ROOT / "tests" / "data" / "standin_seeds" / "articles"
 SEED_0 = "000_bab5d49e54810767.txt"  # one paragraph per line, repeated lead paragraph
 SEED_1 = "001_b162a8e02d0cef5d.txt"  # blank-line paragraphs, photo credit, "Next" + teaser
 
