@@ -29,13 +29,15 @@ from rag.text import (
 from rag.types import CheckDecision, Citation, Evidence, Retrieved, Sentence
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
-MIN_SUPPORT = 0.7
-# Small models open with filler that is not a claim about the sources.
+MIN_SUPPORT = 0.7  # share of a sentence's content words that its cited text must contain
+# Small models open with filler that is not a claim about the sources; the prompt ends with
+# "Answer:", so a draft may go on from there ("to this question is: ...").
 _FILLER = re.compile(
-    r"^(?:(?:the )?answer(?: to (?:the|your) question)?(?: is)?\s*[:,-]?\s*"
+    r"^(?:(?:the )?answer(?: to (?:the|this|your) question)?(?: is)?\s*[:,-]?\s*"
+    r"|to (?:the|this|your) question(?: is)?\s*[:,-]?\s*"
     r"|according to (?:the )?sources?,?\s*|based on (?:the )?sources?,?\s*)",
     re.I,
-)  # share of a sentence's content words that its cited text must contain
+)
 
 
 _DEFAULTS = AnswerSettings()  # the defaults live with the settings that override them
@@ -391,6 +393,14 @@ class DraftCheck:
             ok, why = False, f"does not state the {kind} its source gives"
         if ok and not set(content_stems(text)) - set(content_stems(self.question)):
             ok, why = False, "only restates the question"
+        if ok:
+            # The question's words are what tie an answer to it: "X announced the break" for
+            # "Who announced ...?" cited to a sentence with no "announced" in it states what its
+            # source does not, however many of the other words it shares.
+            claimed = set(content_stems(text)) & set(content_stems(self.question))
+            unsaid = claimed - set(content_stems(" ".join(c.text for c in cites)))
+            if unsaid:
+                ok, why = False, f"states {sorted(unsaid)} of the question; its source does not"
         if ok:
             said = coverage(text, [self._fact(s) for s in cites], self.question)
             if said < self.style.min_coverage:

@@ -183,3 +183,32 @@ def test_a_long_facts_relative_clause_keeps_the_noun_it_describes() -> None:
     )
     fact = excerpt(sentence(text), "person", "Who founded the festival in Graz?")
     assert fact.startswith("The ensemble of Clara Weiss, who founded the festival in Graz")
+
+
+@pytest.mark.parametrize(
+    ("draft", "first"),
+    [
+        ("to this question is: The harbour reopened [1].", "The harbour reopened [1]."),
+        ("The answer to your question is: May [1].", "May [1]."),
+        ("Based on the sources, the harbour reopened [1].", "the harbour reopened [1]."),
+        ("To the north lies a river [1].", "To the north lies a river [1]."),
+    ],
+)
+def test_opening_filler_is_no_claim_and_is_dropped(draft: str, first: str) -> None:
+    # The prompt ends with "Answer:", so a small model may go on "to this question is: ...".
+    from rag.cite import draft_sentences
+
+    assert draft_sentences(draft)[0] == first
+
+
+def test_a_draft_that_gives_the_question_words_its_source_lacks_is_replaced() -> None:
+    # Most of the draft's words are in its source, but "resettled" is not "killed": the word
+    # that ties the answer to the question is one the source never says.
+    source = "The British resettled many Acadians across the provinces, and some went to France."
+    ev = evidence(source, kind="other")
+    question = "Where did the British kill many Acadians?"
+    claims, decisions = check_draft(
+        "The British killed many Acadians across the provinces [1].", ev, question
+    )
+    assert decisions[0].action == "replaced"
+    assert "['kill']" in decisions[0].reason and "resettled" in claims[0].text
