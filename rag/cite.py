@@ -391,14 +391,14 @@ class DraftCheck:
         kind = self.evidence.answer_type
         if ok and not states_answer(text, cites, kind, self.question):
             ok, why = False, f"does not state the {kind} its source gives"
-        if ok and not set(content_stems(text)) - set(content_stems(self.question)):
+        stems, asked = set(content_stems(text)), set(content_stems(self.question))
+        if ok and not stems - asked:
             ok, why = False, "only restates the question"
         if ok:
             # The question's words are what tie an answer to it: "X announced the break" for
             # "Who announced ...?" cited to a sentence with no "announced" in it states what its
             # source does not, however many of the other words it shares.
-            claimed = set(content_stems(text)) & set(content_stems(self.question))
-            unsaid = claimed - set(content_stems(" ".join(c.text for c in cites)))
+            unsaid = (stems & asked) - set(content_stems(" ".join(c.text for c in cites)))
             if unsaid:
                 ok, why = False, f"states {sorted(unsaid)} of the question; its source does not"
         if ok:

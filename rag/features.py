@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.embed import Embedder
-from rag.ingest import Span
 from rag.injection import addresses_the_model
 from rag.kinds import holds_kind, names, question_kind
-from rag.sentences import split_clauses, split_sentences
+from rag.sentences import split_clauses, split_sentences, strip_dateline
 from rag.text import content_stems, words
 from rag.types import Retrieved, Sentence
 
@@ -117,23 +116,6 @@ class VectorCache:
             return self.embed(embedder, texts)
         with self._lock:
             return np.stack([self._vectors[(*key, t)] for t in texts])
-
-
-# A news dateline: the place (in capitals) the story was filed from, perhaps a date or a
-# wire service, then a dash: "LIMA, November 3, 2025 - ", "WASHINGTON (AP) — ". It says where
-# the report was written, not what the sentence states.
-_DATELINE = re.compile(
-    r"^[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[^,\n–—-]{2,30}?)*\s*(?:\([^)\n]{1,30}\)\s*)?"
-    r"[-–—]+\s+(?=\S)"
-)
-
-
-def strip_dateline(span: Span) -> Span:
-    """The sentence without the dateline that opens its paragraph, offsets kept true."""
-    m = _DATELINE.match(span.text)
-    if m is None:
-        return span
-    return Span(span.start + m.end(), span.end, span.text[m.end() :])
 
 
 def candidates(retrieved: list[Retrieved], max_words: int = 40) -> list[Candidate]:

@@ -57,8 +57,28 @@ def split_clauses(sentence: Span, min_words: int = 6) -> list[Span]:
     return [_drop_conjunction(p) for p in parts]
 
 
+_CONJUNCTION = re.compile(r"(?:and|but|while|whereas|so)\s+")
+# A news dateline: the place (in capitals) the story was filed from, perhaps a date or a
+# wire service, then a dash: "LIMA, November 3, 2025 - ", "WASHINGTON (AP) — ". It says where
+# the report was written, not what the sentence states.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z.'’-]+(?:\s+[A-Z][A-Z.'’-]+)*(?:,\s*[^,\n–—-]{2,30}?)*\s*(?:\([^)\n]{1,30}\)\s*)?"
+    r"[-–—]+\s+(?=\S)"
+)
+
+
 def _drop_conjunction(span: Span) -> Span:
-    m = re.match(r"(?:and|but|while|whereas|so)\s+", span.text)
+    return _without_opening(span, _CONJUNCTION)
+
+
+def strip_dateline(span: Span) -> Span:
+    """The sentence without the dateline that opens its paragraph, offsets kept true."""
+    return _without_opening(span, _DATELINE)
+
+
+def _without_opening(span: Span, opening: re.Pattern[str]) -> Span:
+    """``span`` without the ``opening`` it starts with; whole when nothing would be left."""
+    m = opening.match(span.text)
     if not m or len(span.text) == m.end():
         return span
     return Span(span.start + m.end(), span.end, span.text[m.end() :])

@@ -14,6 +14,7 @@ from rag.embed import Embedder, build_embedder, describe
 from rag.errors import BackendUnavailable
 from rag.index import Indexer
 from rag.lexical_cache import LexicalCache
+from rag.overview import OverviewSelector
 from rag.pipeline import Pipeline
 from rag.retrieve import HybridRetriever
 from rag.selector import EvidenceSelector
@@ -47,8 +48,6 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         return build_chat_model(settings)
 
     chat_model = _Once(make_chat_model)
-    from rag.overview import OverviewSelector
-
     selector = OverviewSelector(build_selector(embedder, settings, chat_model), store.paragraphs)
     return Pipeline(settings, store, indexer, retriever, embedder, chat_model, selector)
 
