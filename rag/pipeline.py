@@ -22,7 +22,6 @@ from rag.errors import (
 from rag.followup import resolve
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
-from rag.injection import addresses_the_model
 from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     from rag.selector import EvidenceSelector
 
 
-_SPARE = 3  # extra paragraphs retrieved, so dropping a few still leaves top_k
 
 
 class Pipeline:
@@ -179,11 +177,7 @@ class Pipeline:
         return ResolvedQuestion(correct(r.text), correct(r.context) if r.context else "")
 
     def _evidence(self, resolved: str, k: int) -> list[Retrieved]:
-        """The top ``k`` retrieved paragraphs that do not address the model. The fused ranking
-        does not depend on how many are asked for, so without such paragraphs this is exactly
-        ``retrieve(resolved, k)``."""
-        found = self.retriever.retrieve(resolved, k + _SPARE)
-        return [r for r in found if not addresses_the_model(r.paragraph.text)][:k]
+        return self.retriever.evidence(resolved, k)
 
     def _prepare(self, question: str, history: Sequence[Turn], top_k: int | None):
         timings: dict[str, float] = {}

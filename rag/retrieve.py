@@ -11,10 +11,13 @@ import threading
 from collections.abc import Callable, Iterable
 
 from rag.embed import Embedder
+from rag.injection import addresses_the_model
 from rag.lexical import LexicalIndex
 from rag.lexical_cache import LexicalCache
 from rag.store import ParagraphStore
 from rag.types import Paragraph, Retrieved
+
+_SPARE = 3  # extra paragraphs retrieved, so dropping a few still leaves top_k
 
 
 def _by_paragraph(hits: Iterable[tuple[Paragraph, float]]) -> list[tuple[Paragraph, float]]:
@@ -82,3 +85,10 @@ class HybridRetriever:
             fused.values(), key=lambda r: (-r.score, r.paragraph.source, r.paragraph.index)
         )
         return ranked[:top_k]
+
+    def evidence(self, question: str, top_k: int) -> list[Retrieved]:
+        """The top ``top_k`` paragraphs that do not address the model. The fused ranking does
+        not depend on how many are asked for, so without such paragraphs this is exactly
+        ``retrieve(question, top_k)``."""
+        found = self.retrieve(question, top_k + _SPARE)
+        return [r for r in found if not addresses_the_model(r.paragraph.text)][:top_k]

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -300,8 +300,12 @@ class FittedSelector:
         max_sentences: int = 2,
         threshold: float | None = None,
         rerank: Rerank | None = None,
+        retrieve: Callable[[str, int], list[Retrieved]] | None = None,
     ) -> None:
         self.embedder = embedder
+        # Retrieval for each part of a two-part question; without it a part reads the whole's
+        # paragraphs, where the part's own can rank below the top k.
+        self.retrieve = retrieve
         self._model = model
         self._threshold = threshold
         self.rerank = rerank
@@ -347,11 +351,27 @@ class FittedSelector:
         # A question that asks two things is also two questions to the model, which was fitted
         # on questions that ask one: as a whole it can score low on every sentence, since each
         # answers half of it. Each part is decided, and its sentence chosen, on its own too.
-        parts = [(part, self.score(part, retrieved)) for part in two_parts(question)]
-        answered = [(q, ps) for q, ps in [(question, s), *parts] if ps.ranked and self._answers(ps)]
+        # Each part is scored on its own paragraphs, as any question is: the whole's retrieval
+        # favours whichever part has more words in the text.
+        parts = [(part, self._part_paragraphs(part, retrieved)) for part in two_parts(question)]
+        scored = [(part, self.score(part, found)) for part, found in parts]
+        answered = [
+            (q, ps) for q, ps in [(question, s), *scored] if ps.ranked and self._answers(ps)
+        ]
         if not answered:
             return self._decline(question, s, retrieved)
-        return self._answer(question, kind, answered, retrieved)
+        read = _merged([retrieved, *(found for _, found in parts)])
+        return self._answer(question, kind, answered, read)
+
+    def _part_paragraphs(
+        self, part: ResolvedQuestion, retrieved: list[Retrieved]
+    ) -> list[Retrieved]:
+        if self.retrieve is None:
+            return retrieved
+        # By its own words, not its context: the second part's context is the first part's
+        # topic ("Where did Morgan work?" after "... did Mendel publish ...?"), which would
+        # retrieve the first part's paragraphs again. Its pronouns are resolved in its text.
+        return self.retrieve(part.text, len(retrieved))
 
     def _answer(
         self,
@@ -430,6 +450,14 @@ def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
         ResolvedQuestion(first, f"{question.context} {ahead}".strip()),
         ResolvedQuestion(then.text, f"{question.context} {then.context}".strip()),
     ]
+
+
+def _merged(lists: Sequence[list[Retrieved]]) -> list[Retrieved]:
+    """The paragraphs of several retrievals, each once, in the order first found."""
+    found: dict[str, Retrieved] = {}
+    for r in (r for rs in lists for r in rs):
+        found.setdefault(r.paragraph.id, r)
+    return list(found.values())
 
 
 def _distinct(cands: list[Candidate]) -> list[Candidate]:

@@ -19,6 +19,7 @@ from rag.pipeline import Pipeline
 from rag.retrieve import HybridRetriever
 from rag.selector import EvidenceSelector
 from rag.store import build_store
+from rag.types import Retrieved
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -48,12 +49,16 @@ def build_pipeline(settings: Settings | None = None) -> Pipeline:
         return build_chat_model(settings)
 
     chat_model = _Once(make_chat_model)
-    selector = OverviewSelector(build_selector(embedder, settings, chat_model), store.paragraphs)
+    fitted = build_selector(embedder, settings, chat_model, retriever.evidence)
+    selector = OverviewSelector(fitted, store.paragraphs)
     return Pipeline(settings, store, indexer, retriever, embedder, chat_model, selector)
 
 
 def build_selector(
-    embedder: Embedder, settings: Settings, chat_model: Callable[[], ChatModel] | None = None
+    embedder: Embedder,
+    settings: Settings,
+    chat_model: Callable[[], ChatModel] | None = None,
+    retrieve: Callable[[str, int], list[Retrieved]] | None = None,
 ) -> EvidenceSelector:
     """The evidence selector: the fitted model committed in rag/models/selector.json, its close
     best sentences reordered as rag/models/rerank.json says (``RAG_SELECT__RERANK``; by
@@ -68,7 +73,7 @@ def build_selector(
     if mode == "likelihood" or (mode == "auto" and borrow is not None):
         lease = borrow or OwnModel(threads=settings.llm.threads).lease
         rerank = Rerank.load(QuestionLikelihood(lease))
-    return FittedSelector(embedder, rerank=rerank)
+    return FittedSelector(embedder, rerank=rerank, retrieve=retrieve)
 
 
 def _borrowable(settings: Settings, chat_model: Callable[[], ChatModel] | None) -> Lease | None:

@@ -73,6 +73,20 @@ def test_a_question_asking_two_things_gets_a_sentence_for_each(genetics) -> None
     assert "1866" in texts and "Columbia" in texts
 
 
+def test_each_part_of_a_two_part_question_reads_its_own_paragraphs(genetics) -> None:
+    # With one paragraph retrieved for the whole question (Mendel's, which shares more of its
+    # words), the second part is still answered from the paragraph retrieved for it, and that
+    # paragraph comes back with the evidence so the answer can cite it.
+    question = "In what year did Mendel publish his laws, and where did Morgan work?"
+    _, retrieved = genetics.retrieve(question, top_k=1)
+    assert ["Mendel" in r.paragraph.text for r in retrieved] == [True]
+    ev = genetics.selector.select(ResolvedQuestion(question), retrieved)
+    texts = " ".join(s.text for s in ev.sentences)
+    assert ev.answerable and "1866" in texts and "Columbia" in texts
+    read = {r.paragraph.id for r in ev.retrieved}
+    assert {s.paragraph.id for s in ev.sentences} <= read
+
+
 def test_a_request_for_an_overview_gets_the_opening_sentence_of_the_source(genetics) -> None:
     # No sentence answers "What is this text about?" the way a sentence answers a question;
     # an article's opening says what it is about.
