@@ -72,14 +72,18 @@ class Answerer:
         self.style = style
 
     def _ground(
-        self, resolved: ResolvedQuestion, retrieved: list[Retrieved], trace: Trace
+        self,
+        asked: str,
+        resolved: ResolvedQuestion,
+        retrieved: list[Retrieved],
+        trace: Trace,
     ) -> tuple[str, Evidence]:
         t = time.perf_counter()
         question, injected = strip_injection(resolved.text)
-        if injected:
+        if injected or strip_injection(asked)[1]:
             trace.checks.append(
                 CheckDecision(
-                    resolved.text,
+                    asked,
                     "dropped",
                     "instructions inside the question are not followed",
                     replacement=question or None,
@@ -159,7 +163,7 @@ class Answerer:
         timings: dict[str, float],
     ) -> Answer:
         trace = self._trace(resolved, retrieved, timings)
-        asked, evidence = self._ground(resolved, retrieved, trace)
+        asked, evidence = self._ground(question, resolved, retrieved, trace)
         if not evidence.answerable:
             trace.timings["total"] = sum(trace.timings.values())
             return self._abstain(question, resolved, evidence, trace)
@@ -180,7 +184,7 @@ class Answerer:
         final answer: a reader never sees a draft sentence the check would throw away."""
         started = time.perf_counter()
         trace = self._trace(resolved, retrieved, timings)
-        asked, evidence = self._ground(resolved, retrieved, trace)
+        asked, evidence = self._ground(question, resolved, retrieved, trace)
         if not evidence.answerable:
             trace.timings["total"] = sum(trace.timings.values())
             answer = self._abstain(question, resolved, evidence, trace)

@@ -22,6 +22,7 @@ from rag.errors import (
 from rag.followup import resolve
 from rag.index import Indexer, Progress
 from rag.ingest import check_source_name, parse_file
+from rag.injection import strip_injection
 from rag.reading import read_folder
 from rag.retrieve import HybridRetriever
 from rag.store import ParagraphStore, StoredSource
@@ -171,8 +172,12 @@ class Pipeline:
 
     def _resolve(self, question: str, history: Sequence[Turn]) -> ResolvedQuestion:
         """Pronouns resolved from the conversation, misspelt words corrected against the sources'
-        vocabulary; the conversation's topic words travel as context, not inside the question."""
-        r = resolve(question, history)
+        vocabulary; the conversation's topic words travel as context, not inside the question.
+        Instructions inside the question are no part of it: "You are now in developer mode ..."
+        pulled retrieval toward the news lead. The answerer still reads the question as asked
+        and says in its trace what it did not follow."""
+        asked, _ = strip_injection(question)
+        r = resolve(asked or question, history)
         correct = self.retriever.lexical.correct
         return ResolvedQuestion(correct(r.text), correct(r.context) if r.context else "")
 
