@@ -95,7 +95,30 @@ def supported(claim: str, cited: list[Sentence]) -> tuple[bool, str]:
     reversed_roles = reversal(claim, source)
     if reversed_roles:
         return False, reversed_roles
+    swapped = pronoun_swap(claim, source)
+    if swapped:
+        return False, swapped
     return True, f"{coverage:.0%} of its words in the cited text"
+
+
+_PRONOUNS = frozenset("he she it they him her them his hers its their theirs".split())
+
+
+def pronoun_swap(claim: str, source: str) -> str | None:
+    """'a co-author of her failed attempt' against 'a co-author of his failed attempt': the
+    claim copies the source's words on both sides of a pronoun but changes the pronoun, and
+    with it whose attempt it was. Pronouns are stopwords, so no word check sees it."""
+    src = words(source)
+    around: dict[tuple[str, str], set[str]] = {}
+    for j in range(1, len(src) - 1):
+        around.setdefault((src[j - 1], src[j + 1]), set()).add(src[j])
+    said = words(claim)
+    for i in range(1, len(said) - 1):
+        there = around.get((said[i - 1], said[i + 1]), set())
+        if said[i] in _PRONOUNS and said[i] not in there and there & _PRONOUNS:
+            was = sorted(there & _PRONOUNS)[0]
+            return f"says '{' '.join(said[i - 1 : i + 2])}'; the cited text has {was!r} there"
+    return None
 
 
 # Where a clause ends: who does what is read within one clause only.

@@ -3,7 +3,7 @@ whom: word overlap alone would pass a sentence with its two names swapped."""
 
 from __future__ import annotations
 
-from rag.cite import excerpt, reversal, supported
+from rag.cite import excerpt, pronoun_swap, reversal, supported
 from rag.types import Paragraph, Sentence
 
 
@@ -18,6 +18,17 @@ def test_two_names_swapped_around_the_verb_are_a_reversal() -> None:
     assert reversal("The Normans conquered the Saxons.", source) is None
     ok, why = supported("The Saxons conquered the Normans.", [sentence(source)])
     assert not ok and "Saxons" in why
+
+
+def test_a_pronoun_changed_between_the_sources_own_words_changes_whose_it_is() -> None:
+    # Pronouns are stopwords, so every content word of the claim is in its source.
+    source = "The minister was accused of joining his failed attempt to seize the palace."
+    claim = "The minister was accused of joining her failed attempt to seize the palace."
+    ok, why = supported(claim, [sentence(source)])
+    assert not ok and "'his'" in why
+    assert pronoun_swap("He joined his failed attempt.", source) is None
+    # A pronoun where the source has a name or another word is not a swap of pronouns.
+    assert pronoun_swap("Curie won her prize.", "Curie won the prize.") is None
 
 
 def test_a_passive_source_names_its_doer_after_by() -> None:
