@@ -26,6 +26,9 @@ OFF_GATE ?= --min abstention_rate=0.74 --max latency_p95=1.5
 STANDIN_EVAL ?= --gold tests/data/standin_seeds/gold.jsonl --sources tests/data/standin_seeds/articles
 STANDIN_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.33 --max wrong_abstention_rate=0.18 \
 	--min citation_precision=0.70
+# Another topic, a whole HTML news page with its clutter (tests/data/volcano): a measurement only.
+VOLCANO_EVAL ?= --gold tests/data/volcano/gold.jsonl --sources tests/data/volcano/articles
+VOLCANO_GATE ?= --min answer_recall=0.80 --min abstention_rate=0.83 --max wrong_abstention_rate=0.16
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -72,13 +75,14 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
-## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold)
+## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano page)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds --label ci $(EVAL_GATE)
 	$(BIN)/rag eval $(SQUAD_EVAL) --label ci-squad $(SQUAD_GATE)
 	$(BIN)/rag eval $(OFF_EVAL) --label ci-not-in-sources $(OFF_GATE)
 	$(BIN)/rag eval $(STANDIN_EVAL) --label ci-standin $(STANDIN_GATE)
+	$(BIN)/rag eval $(VOLCANO_EVAL) --label ci-volcano $(VOLCANO_GATE)
 
 ## test-fast: skip tests that load the model, start servers or a browser
 test-fast: install
@@ -89,6 +93,7 @@ eval: install
 	$(BIN)/rag eval $(SQUAD_EVAL)
 	$(BIN)/rag eval $(OFF_EVAL)
 	$(BIN)/rag eval $(STANDIN_EVAL)
+	$(BIN)/rag eval $(VOLCANO_EVAL)
 
 ## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
 fit: install

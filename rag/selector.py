@@ -36,7 +36,9 @@ from rag.features import (
     question_features,
 )
 from rag.followup import resolve
+from rag.kinds import names
 from rag.likelihood import SentenceScorer
+from rag.text import content_stems
 from rag.types import Evidence, ResolvedQuestion, Retrieved, Turn
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,14 @@ _TWO_PARTS = re.compile(
 )
 # "On what day, and ...": a first part that opens with a preposition and has no verb of its
 # own is only a phrase of the second's question.
+# "Were flights affected?", "Did the court rule ...?": a question that asks whether something
+# holds opens with an auxiliary verb (English grammar).
+_YES_NO = re.compile(
+    r"^\s*(?:(?:and|so|but)\s+)?(?:is|are|was|were|am|do|does|did|has|have|had|can|could|will|"
+    r"would|should|shall|may|might|must|isn't|aren't|wasn't|weren't|didn't|doesn't|don't|"
+    r"hasn't|haven't|hadn't|can't|won't)\b",
+    re.I,
+)
 _FRAGMENT = re.compile(r"^\s*(?:on|in|at|by|for|from|to|with|of|about|during|since|until)\s", re.I)
 _AUXILIARY = re.compile(
     r"\b(?:did|does|do|is|was|were|are|am|has|have|had|will|would|can|could|should|shall|may|"
@@ -358,6 +368,21 @@ class FittedSelector:
         answered = [
             (q, ps) for q, ps in [(question, s), *scored] if ps.ranked and self._answers(ps)
         ]
+        if not answered and (stated := _states_whole(question, s)) is not None:
+            # The fitted models never saw a yes/no question (SQuAD has none): short ones such
+            # as "Were flights affected?" score low, as few-word questions do. Such a question
+            # states its own answer but for yes or no, so a sentence that holds every one of its
+            # words is the evidence ("Flights ... were not affected.").
+            stated.sentence.score = round(stated.prob, 4)
+            return Evidence(
+                question.text,
+                kind,
+                [stated.sentence],
+                retrieved,
+                answerable=True,
+                reason="a yes/no question whose every word one sentence holds",
+                confidence=s.p_answerable,
+            )
         if not answered:
             return self._decline(question, s, retrieved)
         read = _merged([retrieved, *(found for _, found in parts)])
@@ -450,6 +475,22 @@ def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
         ResolvedQuestion(first, f"{question.context} {ahead}".strip()),
         ResolvedQuestion(then.text, f"{question.context} {then.context}".strip()),
     ]
+
+
+def _states_whole(question: ResolvedQuestion, s: Scored, depth: int = 5) -> Candidate | None:
+    """For a yes/no question, the best-ranked of the top ``depth`` sentences that holds all of
+    its content words (at least two); None for any other question."""
+    asked = set(s.extraction.question_stems)
+    if not _YES_NO.match(question.text) or len(asked) < 2:
+        return None
+    # A name may stand earlier in the paragraph, the sentence saying "he" or "they".
+    named = {t for _, n in names(question.text) for t in content_stems(n)}
+    for c in s.ranked[:depth]:
+        held = set(content_stems(c.sentence.text))
+        elsewhere = s.extraction.paragraph_stems.get(c.sentence.paragraph.id, set())
+        if all(t in held or (t in named and t in elsewhere) for t in asked):
+            return c
+    return None
 
 
 def _merged(lists: Sequence[list[Retrieved]]) -> list[Retrieved]:

@@ -87,6 +87,19 @@ def test_each_part_of_a_two_part_question_reads_its_own_paragraphs(genetics) -> 
     assert {s.paragraph.id for s in ev.sentences} <= read
 
 
+def test_a_yes_no_question_is_answered_by_the_sentence_that_states_it(genetics) -> None:
+    # SQuAD, the fit's data, has no yes/no questions: scored like any question these short
+    # ones fall below the threshold. The sentence holding all their words answers them, the
+    # name they use may stand earlier in its paragraph ("they" for Mendel's laws).
+    ev = _select(genetics, "Were Mendel's laws ignored?")
+    assert ev.answerable and "largely ignored" in ev.sentences[0].text
+    assert "yes/no" in ev.reason
+    ev = _select(genetics, "Did Franklin take the X-ray images?")
+    assert ev.answerable and "Rosalind Franklin" in ev.sentences[0].text
+    # A word no sentence holds leaves it to the fitted decision, which declines.
+    assert not _select(genetics, "Did Mendel win a Nobel prize?").answerable
+
+
 def test_a_request_for_an_overview_gets_the_opening_sentence_of_the_source(genetics) -> None:
     # No sentence answers "What is this text about?" the way a sentence answers a question;
     # an article's opening says what it is about.
