@@ -29,6 +29,9 @@ STANDIN_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.33 --max wrong_
 # Another topic, a whole HTML news page with its clutter (tests/data/volcano): a measurement only.
 VOLCANO_EVAL ?= --gold tests/data/volcano/gold.jsonl --sources tests/data/volcano/articles
 VOLCANO_GATE ?= --min answer_recall=0.80 --min abstention_rate=0.83 --max wrong_abstention_rate=0.16
+# A markdown local-news story (tests/data/council), its questions written blind: a measurement.
+COUNCIL_EVAL ?= --gold tests/data/council/gold.jsonl --sources tests/data/council/articles
+COUNCIL_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.50 --max wrong_abstention_rate=0.30
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -75,7 +78,7 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
-## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano page)
+## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano and council pages)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds --label ci $(EVAL_GATE)
@@ -83,6 +86,7 @@ test: install
 	$(BIN)/rag eval $(OFF_EVAL) --label ci-not-in-sources $(OFF_GATE)
 	$(BIN)/rag eval $(STANDIN_EVAL) --label ci-standin $(STANDIN_GATE)
 	$(BIN)/rag eval $(VOLCANO_EVAL) --label ci-volcano $(VOLCANO_GATE)
+	$(BIN)/rag eval $(COUNCIL_EVAL) --label ci-council $(COUNCIL_GATE)
 
 ## test-fast: skip tests that load the model, start servers or a browser
 test-fast: install
@@ -94,6 +98,7 @@ eval: install
 	$(BIN)/rag eval $(OFF_EVAL)
 	$(BIN)/rag eval $(STANDIN_EVAL)
 	$(BIN)/rag eval $(VOLCANO_EVAL)
+	$(BIN)/rag eval $(COUNCIL_EVAL)
 
 ## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
 fit: install

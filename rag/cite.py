@@ -477,6 +477,21 @@ class DraftCheck:
         claim states the kind asked for, and otherwise only appends."""
         return list(self.claims) if self._states_kind() else []
 
+    def _restate(self, claims: list[Claim], decisions: list[CheckDecision], kind: str) -> None:
+        for n, claim in enumerate(claims):
+            held = [s for s in claim.cites if holds_kind(s.text, kind, self.question)]
+            if held:
+                claims[n] = Claim(self._fact(held[0]), [held[0]])
+                decisions.append(
+                    CheckDecision(
+                        claim.text,
+                        "replaced",
+                        f"does not state the {kind} asked for; its source does",
+                        replacement=held[0].text,
+                    )
+                )
+                return
+
     def finish(self) -> tuple[list[Claim], list[CheckDecision]]:
         ev = self.evidence.sentences
         claims, decisions, used = list(self.claims), list(self.decisions), set(self.used)
@@ -496,6 +511,11 @@ class DraftCheck:
                         )
                     )
                     break
+            else:
+                # Every sentence is cited already, by claims that leave out what was asked ("The
+                # old bridge will remain open ..." from "..., which opened in 1958, will stay
+                # open ..."): the first whose source holds it is stated as its source states it.
+                self._restate(claims, decisions, kind)
         for i, s in enumerate(ev):
             if i not in used:
                 claims.append(Claim(self._fact(s), [s]))

@@ -297,9 +297,30 @@ _AGENCY = re.compile(
 )
 
 
+# Markdown's own markup, read past when judging what a paragraph says: "**Read more:**
+# [Budget](budget.md)" is a teaser like "Read more: Budget", and a line that is only an image
+# ("![Rendering](bridge.png)") says nothing.
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(?<!\w)[*_]{1,3}|[*_]{1,3}(?!\w)")
+# "Subscribe to our newsletter", "Sign up for breaking news alerts": an offer, not content.
+_SIGN_UP = re.compile(
+    r"(?:subscribe|sign up|sign-up|register)\b.{0,80}\b(?:newsletters?|alerts|updates|emails?)\b",
+    re.IGNORECASE,
+)
+
+
+def _as_read(text: str) -> str:
+    """Text with markdown's image, link and emphasis markup taken out."""
+    return _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", text))).strip()
+
+
 def is_boilerplate(text: str) -> bool:
-    """Navigation, photo credits and 'read next' teasers: not content a question can be about."""
-    t = text.strip()
+    """Navigation, photo credits, newsletter offers and 'read next' teasers: not content a
+    question can be about."""
+    t = _as_read(text)
+    if len(t) <= 160 and _SIGN_UP.match(t):
+        return True
     if not any(ch.isalnum() for ch in t):
         return True
     if _NAV.fullmatch(t):
@@ -436,8 +457,13 @@ def parse_file(source: str, data: bytes) -> ParsedFile:
     paragraphs = to_paragraphs(source, title, clean_spans(spans))
     if not paragraphs:
         raise IngestError(source, "no paragraphs of content found")
+    # What is stored depends on the file and on how it was read: after a change in the reading
+    # rules (one more kind of boilerplate dropped) a file whose bytes did not change is
+    # re-indexed too, not left with the paragraphs the old rules made.
+    read = "\n".join(f"{p.id} {p.start} {p.end}" for p in paragraphs)
     return ParsedFile(
-        source=source, title=title, text=text, hash=sha256(data), paragraphs=paragraphs
+        source=source, title=title, text=text, hash=sha256(sha256(data) + read),
+        paragraphs=paragraphs,
     )
 
 

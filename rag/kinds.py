@@ -226,3 +226,50 @@ def kind_flags(text: str, question: str) -> dict[str, bool]:
 
 def has_month_or_weekday(text: str) -> bool:
     return any(w in MONTHS or w in WEEKDAYS for w in words(text))
+
+
+# --- who holds a title ------------------------------------------------------------------------
+
+# "Who is the mayor?", "Who was Peru's foreign minister?", "Who is the chief of police in Lima?":
+# the title asked about, without what it is of ("of Eastfield", "Peru's").
+_ASKS_TITLE = re.compile(
+    r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+)?(?:(?:current|new|former|then)\s+)?"
+    r"(?:[\w-]+['’]s\s+)?(?P<title>(?:(?!(?:of|for|in|at|to|on)\b)[a-z][\w-]*\s+){0,2}"
+    r"(?!(?:of|for|in|at|to|on)\b)[a-z][\w-]*)"
+    r"(?:\s+(?:of|for|in|at|to|on)\s+[^?]*)?\s*\??\s*$",
+    re.IGNORECASE,
+)
+_NOT_TITLES = frozenset(
+    "a an the it he she they this that there responsible able elected able eligible".split()
+)
+
+
+def asked_title(question: str) -> str | None:
+    """The title a "Who is the ...?" question asks the holder of, or None."""
+    m = _ASKS_TITLE.match(question)
+    if m is None:
+        return None
+    title = m.group("title").lower()
+    if title.split()[0] in _NOT_TITLES or title.endswith(("ed", "ing")):
+        return None  # "Who was elected ...?", "Who is leading ...?": a verb, not a title
+    return title
+
+
+def holder(title: str, text: str, question: str) -> str | None:
+    """The name standing in apposition with ``title`` in ``text`` ("Mayor Dolores Whitcombe",
+    "civil protection chief Vidir Reynisson", "Dolores Whitcombe, the mayor,"), if it is not a
+    name the question already gives."""
+    t = r"\s+".join(re.escape(w) for w in title.split())
+    asked = set(words(question))
+    for m in re.finditer(rf"\b{t},?\s+(?P<name>(?-i:{_CAP.pattern}))", text, re.IGNORECASE):
+        name = m.group("name")
+        if name[:1].isupper() and not set(words(name)) <= asked:
+            return name
+    for s, name in names(text):
+        after = text[s + len(name) :]
+        apposed = re.match(
+            rf",\s+(?:the|its|his|her|their)\s+(?:[\w'’-]+\s+){{0,2}}{t}\b", after, re.I
+        )
+        if apposed and not set(words(name)) <= asked:
+            return name
+    return None

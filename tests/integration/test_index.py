@@ -72,6 +72,25 @@ def test_changed_file_replaces_its_paragraphs_and_reembeds_only_new_ones(
     assert pipeline.store.count() == 20
 
 
+def test_a_change_in_the_reading_rules_reindexes_a_file_whose_bytes_did_not_change(
+    pipeline: Pipeline, sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A newer version that drops one more kind of boilerplate must not leave the old
+    # paragraphs in place because the file itself is the same.
+    import rag.ingest
+
+    pipeline.ingest(sources)
+    before = len(pipeline.get_source(SEED_1)[1])
+    rules = rag.ingest.is_boilerplate
+    monkeypatch.setattr(
+        rag.ingest, "is_boilerplate", lambda t: rules(t) or t.startswith("Mexico rejected Peru")
+    )
+    report = pipeline.ingest(sources)
+    assert report.updated == [SEED_1] and report.embedded == 0
+    texts = [p.text for p in pipeline.get_source(SEED_1)[1]]
+    assert len(texts) == before - 1 and not any(t.startswith("Mexico rejected Peru") for t in texts)
+
+
 def test_a_bad_file_is_skipped_with_its_reason_and_the_good_ones_are_ingested(
     pipeline: Pipeline, sources: Path
 ) -> None:

@@ -114,6 +114,18 @@ def test_unsupported_sentence_is_replaced_by_the_fact_stated_from_the_source() -
     assert claims[0].cites == [s]
 
 
+def test_a_draft_that_leaves_out_the_date_its_only_source_gives_is_restated() -> None:
+    # The draft is supported, and it cites the one evidence sentence, so no other sentence is
+    # left to add: the claim itself is stated from its source, which holds the date.
+    s = sent(para(0, "The old bridge, which opened in 1958, will stay open to traffic."))
+    claims, decisions = check_draft(
+        "The old bridge will remain open [1].", _evidence(s, kind="date"),
+        "When did the old bridge open?",
+    )
+    assert "1958" in claims[0].text and claims[0].cites == [s]
+    assert decisions[-1].action == "replaced" and "date" in decisions[-1].reason
+
+
 def test_markers_pointing_nowhere_are_dropped_and_citations_numbered_as_in_the_text() -> None:
     a = sent(para(0, "The consulates of both countries will keep working."))
     b = sent(para(1, "Prosecutors are seeking up to twenty-five years.", source="b.txt"))

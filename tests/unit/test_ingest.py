@@ -160,6 +160,10 @@ def test_curly_and_straight_quotes_make_the_same_paragraph() -> None:
         "Read next: Castillo verdict expected",
         "***",
         "Advertisement",
+        "**Read more:** [The budget explained](budget.md)",
+        "![Rendering of the new bridge](bridge.png)",
+        "*Subscribe to the Ledger newsletter for weekly city news.*",
+        "Sign up for breaking news alerts",
     ],
 )
 def test_boilerplate_patterns(text: str) -> None:
@@ -172,6 +176,8 @@ def test_boilerplate_patterns(text: str) -> None:
         "Next week the court will rule on the appeal.",
         "(The court, which sat for nine hours, adjourned.)",
         "Chávez denied the charges.",
+        "*The council voted 7-2 on Tuesday.*",
+        "Subscribers to the service will pay more from May, the company said.",
     ],
 )
 def test_content_is_not_boilerplate(text: str) -> None:

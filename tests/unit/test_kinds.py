@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from rag.kinds import dates, holds_kind, names, places, quantities, question_kind
+from rag.kinds import (
+    asked_title,
+    dates,
+    holder,
+    holds_kind,
+    names,
+    places,
+    quantities,
+    question_kind,
+)
 
 
 @pytest.mark.parametrize(
@@ -71,3 +80,35 @@ def test_a_sentence_holds_an_answer_only_when_it_adds_one_to_the_question() -> N
     assert holds_kind("In 1910 Morgan showed that genes sit on chromosomes.", "person", q)
     assert not holds_kind("Genes sit on chromosomes, as was shown.", "person", q)
     assert holds_kind("Anything at all.", "other", q)
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("Who is the dean of the law school?", "dean"),
+        ("Who was the university's head librarian?", "head librarian"),
+        ("Who is the current team captain?", "team captain"),
+        ("Who was elected in 1990?", None),  # a verb, not a title
+        ("Who is responsible for the archive?", None),
+        ("When was the library built?", None),
+    ],
+)
+def test_a_who_is_question_names_the_title_it_asks_about(question: str, title: str | None) -> None:
+    assert asked_title(question) == title
+
+
+def test_the_holder_of_a_title_stands_in_apposition_with_it() -> None:
+    q = "Who is the head librarian?"
+    assert holder("head librarian", "Head Librarian Ruth Okafor opened the wing.", q) == (
+        "Ruth Okafor"
+    )
+    assert holder("head librarian", "The wing opened, said head librarian Ruth Okafor.", q) == (
+        "Ruth Okafor"
+    )
+    assert holder("head librarian", "Ruth Okafor, the college's head librarian, agreed.", q) == (
+        "Ruth Okafor"
+    )
+    assert holder("head librarian", "The head librarian, Ruth Okafor, agreed.", q) == "Ruth Okafor"
+    # The title with no name beside it, or beside a name the question gives, names no one.
+    assert holder("head librarian", "The head librarian opened the new wing in May.", q) is None
+    assert holder("dean", "Dean Ruth Okafor spoke.", "Who is Dean Ruth Okafor?") is None
