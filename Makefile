@@ -32,6 +32,9 @@ VOLCANO_GATE ?= --min answer_recall=0.80 --min abstention_rate=0.83 --max wrong_
 # A markdown local-news story (tests/data/council), its questions written blind: a measurement.
 COUNCIL_EVAL ?= --gold tests/data/council/gold.jsonl --sources tests/data/council/articles
 COUNCIL_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.50 --max wrong_abstention_rate=0.30
+# A plain-text health story (tests/data/health), its questions written blind: a measurement.
+HEALTH_EVAL ?= --gold tests/data/health/gold.jsonl --sources tests/data/health/articles
+HEALTH_GATE ?= --min answer_recall=0.85 --min abstention_rate=0.33 --max wrong_abstention_rate=0.15
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -78,7 +81,7 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
-## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano and council pages)
+## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano, council and health pages)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds --label ci $(EVAL_GATE)
@@ -87,6 +90,7 @@ test: install
 	$(BIN)/rag eval $(STANDIN_EVAL) --label ci-standin $(STANDIN_GATE)
 	$(BIN)/rag eval $(VOLCANO_EVAL) --label ci-volcano $(VOLCANO_GATE)
 	$(BIN)/rag eval $(COUNCIL_EVAL) --label ci-council $(COUNCIL_GATE)
+	$(BIN)/rag eval $(HEALTH_EVAL) --label ci-health $(HEALTH_GATE)
 
 ## test-fast: skip tests that load the model, start servers or a browser
 test-fast: install
@@ -99,6 +103,7 @@ eval: install
 	$(BIN)/rag eval $(STANDIN_EVAL)
 	$(BIN)/rag eval $(VOLCANO_EVAL)
 	$(BIN)/rag eval $(COUNCIL_EVAL)
+	$(BIN)/rag eval $(HEALTH_EVAL)
 
 ## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
 fit: install

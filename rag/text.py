@@ -62,8 +62,65 @@ _MONTH_ABBREVIATIONS = {m[:3]: m for m in MONTHS[:12] if m[:3] not in ("may", "m
 }
 
 
+# English forms a suffix-stripping stemmer cannot join: irregular verbs and the nouns made from
+# them ("Where did the deaths happen?" against "Two children have died"). Forms that are other
+# common words too ("left", "found", "fell" as in a hill) are not listed.
+_FORMS = {
+    "die": "died dies dying dead death deaths",
+    "born": "birth births",
+    "sell": "sold sale sales",
+    "lose": "lost loss losses",
+    "win": "won",
+    "give": "gave given",
+    "take": "took taken",
+    "pay": "paid payment payments",
+    "build": "built",
+    "begin": "began begun",
+    "buy": "bought",
+    "choose": "chose chosen choice",
+    "fight": "fought",
+    "hold": "held",
+    "keep": "kept",
+    "make": "made",
+    "meet": "met",
+    "run": "ran",
+    "send": "sent",
+    "spend": "spent",
+    "stand": "stood",
+    "teach": "taught",
+    "think": "thought",
+    "tell": "told",
+    "go": "went gone",
+    "write": "wrote written",
+    "rise": "rose risen",
+    "strike": "struck",
+    "seek": "sought",
+    "bring": "brought",
+    "drive": "drove driven",
+    "grow": "grew grown growth",
+    "know": "knew known knowledge",
+    "become": "became",
+    "come": "came",
+    "speak": "spoke spoken speech",
+    "break": "broke broken",
+    "steal": "stole stolen",
+    "hide": "hid hidden",
+    "shoot": "shot",
+    "catch": "caught",
+    "feel": "felt",
+    "hear": "heard",
+    "flee": "fled",
+    "decide": "decision decisions",
+    "succeed": "success",
+    "prove": "proof",
+    "believe": "belief beliefs",
+}
+_LEMMA = {form: lemma for lemma, forms in _FORMS.items() for form in forms.split()}
+
+
 def stem(word: str) -> str:
     w = word.split("'")[0] if "'" in word else word  # possessives: "mexico's" -> "mexico"
+    w = _LEMMA.get(w, w)
     return _stemmer().stemWord(_MONTH_ABBREVIATIONS.get(w, w))
 
 
