@@ -34,7 +34,7 @@ COUNCIL_EVAL ?= --gold tests/data/council/gold.jsonl --sources tests/data/counci
 COUNCIL_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.50 --max wrong_abstention_rate=0.30
 # A plain-text health story (tests/data/health), its questions written blind: a measurement.
 HEALTH_EVAL ?= --gold tests/data/health/gold.jsonl --sources tests/data/health/articles
-HEALTH_GATE ?= --min answer_recall=0.85 --min abstention_rate=0.33 --max wrong_abstention_rate=0.15
+HEALTH_GATE ?= --min answer_recall=0.85 --min abstention_rate=0.30 --max wrong_abstention_rate=0.15
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
