@@ -234,9 +234,9 @@ def has_month_or_weekday(text: str) -> bool:
 # the title asked about, without what it is of ("of Eastfield", "Peru's").
 _ASKS_TITLE = re.compile(
     r"^\s*who\s+(?:is|was|are|were)\s+(?:the\s+)?(?:(?:current|new|former|then)\s+)?"
-    r"(?:[\w-]+['’]s\s+)?(?P<title>(?:(?!(?:of|for|in|at|to|on)\b)[a-z][\w-]*\s+){0,2}"
+    r"(?:(?P<owner>[\w-]+)['’]s\s+)?(?P<title>(?:(?!(?:of|for|in|at|to|on)\b)[a-z][\w-]*\s+){0,2}"
     r"(?!(?:of|for|in|at|to|on)\b)[a-z][\w-]*)"
-    r"(?:\s+(?:of|for|in|at|to|on)\s+[^?]*)?\s*\??\s*$",
+    r"(?:\s+(?:of|for|in|at|to|on)\s+(?P<of>[^?]*))?\s*\??\s*$",
     re.IGNORECASE,
 )
 _NOT_TITLES = frozenset(
@@ -253,6 +253,15 @@ def asked_title(question: str) -> str | None:
     if title.split()[0] in _NOT_TITLES or title.endswith(("ed", "ing")):
         return None  # "Who was elected ...?", "Who is leading ...?": a verb, not a title
     return title
+
+
+def title_owner(question: str) -> str:
+    """Whose title a "Who is ...?" question asks about: "Peru" of "Who is Peru's foreign
+    minister?", "Eastfield" of "Who is the mayor of Eastfield?"; "" when it names no one."""
+    m = _ASKS_TITLE.match(question)
+    if m is None:
+        return ""
+    return " ".join(g for g in (m.group("owner"), m.group("of")) if g).strip()
 
 
 def holder(title: str, text: str, question: str) -> str | None:

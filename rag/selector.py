@@ -36,7 +36,7 @@ from rag.features import (
     question_features,
 )
 from rag.followup import resolve
-from rag.kinds import asked_title, holder, names
+from rag.kinds import asked_title, holder, names, title_owner
 from rag.likelihood import SentenceScorer
 from rag.text import content_stems
 from rag.types import Evidence, ResolvedQuestion, Retrieved, Turn
@@ -409,9 +409,14 @@ class FittedSelector:
         title = asked_title(question.text)
         if title is None or two_parts(question) or s.p_covered < self.model.covered_threshold:
             return None
+        # Whose title it is ("Birchwood's chief executive") the apposition does not say. When
+        # the fitted decision would decline, the owner must stand in the same paragraph, or
+        # another company's chief executive would be named.
+        owner = set(content_stems(title_owner(question.text)))
         for c in s.ranked[:8]:
             if holder(title, c.sentence.text, question.text):
-                return c
+                here = set(content_stems(c.sentence.paragraph.text))  # not its title's words
+                return c if self._answers(s) or owner <= here else None
         return None
 
     def _part_paragraphs(

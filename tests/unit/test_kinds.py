@@ -14,6 +14,7 @@ from rag.kinds import (
     places,
     quantities,
     question_kind,
+    title_owner,
 )
 
 
@@ -95,6 +96,12 @@ def test_a_sentence_holds_an_answer_only_when_it_adds_one_to_the_question() -> N
 )
 def test_a_who_is_question_names_the_title_it_asks_about(question: str, title: str | None) -> None:
     assert asked_title(question) == title
+
+
+def test_whose_title_it_is_is_read_off_the_question() -> None:
+    assert title_owner("Who is the dean of the law school?") == "the law school"
+    assert title_owner("Who was the university's head librarian?") == "university"
+    assert title_owner("Who is the team captain?") == ""
 
 
 def test_the_holder_of_a_title_stands_in_apposition_with_it() -> None:
