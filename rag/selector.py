@@ -359,16 +359,7 @@ class FittedSelector:
         if not s.ranked:
             return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
         if (titled := self._title_holder(question, s)) is not None:
-            titled.sentence.score = round(titled.prob, 4)
-            return Evidence(
-                question.text,
-                kind,
-                [titled.sentence],
-                retrieved,
-                answerable=True,
-                reason="names who holds the title asked about",
-                confidence=s.p_answerable,
-            )
+            return _one_sentence(question, s, titled, retrieved, "names who holds the title")
         # A question that asks two things is also two questions to the model, which was fitted
         # on questions that ask one: as a whole it can score low on every sentence, since each
         # answers half of it. Each part is decided, and its sentence chosen, on its own too.
@@ -384,16 +375,8 @@ class FittedSelector:
             # as "Were flights affected?" score low, as few-word questions do. Such a question
             # states its own answer but for yes or no, so a sentence that holds every one of its
             # words is the evidence ("Flights ... were not affected.").
-            stated.sentence.score = round(stated.prob, 4)
-            return Evidence(
-                question.text,
-                kind,
-                [stated.sentence],
-                retrieved,
-                answerable=True,
-                reason="a yes/no question whose every word one sentence holds",
-                confidence=s.p_answerable,
-            )
+            why = "a yes/no question whose every word one sentence holds"
+            return _one_sentence(question, s, stated, retrieved, why)
         if not answered:
             return self._decline(question, s, retrieved)
         read = _merged([retrieved, *(found for _, found in parts)])
@@ -506,6 +489,22 @@ def two_parts(question: ResolvedQuestion) -> list[ResolvedQuestion]:
         ResolvedQuestion(first, f"{question.context} {ahead}".strip()),
         ResolvedQuestion(then.text, f"{question.context} {then.context}".strip()),
     ]
+
+
+def _one_sentence(
+    question: ResolvedQuestion, s: Scored, c: Candidate, retrieved: list[Retrieved], why: str
+) -> Evidence:
+    """Evidence of one sentence chosen by a grammar rule; the confidence stays the model's."""
+    c.sentence.score = round(c.prob, 4)
+    return Evidence(
+        question.text,
+        s.extraction.kind,
+        [c.sentence],
+        retrieved,
+        answerable=True,
+        reason=why,
+        confidence=s.p_answerable,
+    )
 
 
 def _states_whole(question: ResolvedQuestion, s: Scored, depth: int = 5) -> Candidate | None:
