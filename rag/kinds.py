@@ -240,7 +240,7 @@ _ASKS_TITLE = re.compile(
     re.IGNORECASE,
 )
 _NOT_TITLES = frozenset(
-    "a an the it he she they this that there responsible able elected able eligible".split()
+    "a an the it he she they this that there responsible able elected eligible".split()
 )
 
 
