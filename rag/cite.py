@@ -98,7 +98,27 @@ def supported(claim: str, cited: list[Sentence]) -> tuple[bool, str]:
     swapped = pronoun_swap(claim, source)
     if swapped:
         return False, swapped
+    added = _added_phrase(claim, source_stems)
+    if added:
+        return False, f"adds {added!r}, which the cited text does not say"
     return True, f"{coverage:.0%} of its words in the cited text"
+
+
+def _added_phrase(claim: str, source_stems: set[str]) -> str | None:
+    """Two content words in a row that the source lacks: a phrase the draft added ("granted
+    asylum *in a remote location*"), not a word put for another ("remain" for "stay")."""
+    run: list[str] = []
+    for w in words(claim):
+        stems = content_stems(w)
+        if not stems:
+            continue  # a stopword neither breaks nor extends a run
+        if stems[0] in source_stems:
+            run = []
+            continue
+        run.append(w)
+        if len(run) == 2:
+            return " ".join(run)
+    return None
 
 
 _PRONOUNS = frozenset("he she it they him her them his hers its their theirs".split())

@@ -31,6 +31,20 @@ def test_a_pronoun_changed_between_the_sources_own_words_changes_whose_it_is() -
     assert pronoun_swap("Curie won her prize.", "Curie won the prize.") is None
 
 
+def test_a_phrase_the_claim_adds_to_its_source_is_not_supported() -> None:
+    # Most of its words are the source's, but "in a remote location" is the draft's own.
+    source = "The city council said on Friday that the former minister is being granted asylum."
+    ok, why = supported(
+        "The city council said on Friday that the former minister is being granted asylum in a "
+        "remote location.",
+        [sentence(source)],
+    )
+    assert not ok and "remote location" in why
+    # One word put for another is a paraphrase, not an addition.
+    claim = "The city council said on Friday that the former minister is receiving asylum."
+    assert supported(claim, [sentence(source)])[0]
+
+
 def test_a_passive_source_names_its_doer_after_by() -> None:
     source = "Harold was defeated by William at Hastings."
     assert reversal("William defeated Harold.", source) is None
