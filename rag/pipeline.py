@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from rag.selector import EvidenceSelector
 
 
-
-
 class Pipeline:
     def __init__(
         self,

@@ -51,20 +51,19 @@ _TWO_PARTS = re.compile(
     r"(?:who|whom|whose|what|when|where|which|why|how)\b)",
     re.I,
 )
+_AUXILIARIES = (
+    r"(?:did|does|do|is|was|were|are|am|has|have|had|will|would|can|could|should|shall|may|"
+    r"might|must)"
+)
 # "On what day, and ...": a first part that opens with a preposition and has no verb of its
 # own is only a phrase of the second's question.
-# "Were flights affected?", "Did the court rule ...?": a question that asks whether something
-# holds opens with an auxiliary verb (English grammar).
-_YES_NO = re.compile(
-    r"^\s*(?:(?:and|so|but)\s+)?(?:is|are|was|were|am|do|does|did|has|have|had|can|could|will|"
-    r"would|should|shall|may|might|must|isn't|aren't|wasn't|weren't|didn't|doesn't|don't|"
-    r"hasn't|haven't|hadn't|can't|won't)\b",
-    re.I,
-)
 _FRAGMENT = re.compile(r"^\s*(?:on|in|at|by|for|from|to|with|of|about|during|since|until)\s", re.I)
-_AUXILIARY = re.compile(
-    r"\b(?:did|does|do|is|was|were|are|am|has|have|had|will|would|can|could|should|shall|may|"
-    r"might|must)\b",
+_AUXILIARY = re.compile(rf"\b{_AUXILIARIES}\b", re.I)
+# "Were flights affected?", "Did the court rule ...?": a question that asks whether something
+# holds opens with an auxiliary verb (English grammar), perhaps negated ("Wasn't it ...?").
+_YES_NO = re.compile(
+    rf"^\s*(?:(?:and|so|but)\s+)?(?:{_AUXILIARIES}|isn't|aren't|wasn't|weren't|didn't|"
+    r"doesn't|don't|hasn't|haven't|hadn't|can't|won't)\b",
     re.I,
 )
 
@@ -358,14 +357,15 @@ class FittedSelector:
         kind = s.extraction.kind
         if not s.ranked:
             return Evidence(question.text, kind, [], retrieved, False, "nothing retrieved")
-        if (titled := self._title_holder(question, s)) is not None:
+        halves = two_parts(question)
+        if not halves and (titled := self._title_holder(question, s)) is not None:
             return _one_sentence(question, s, titled, retrieved, "names who holds the title")
         # A question that asks two things is also two questions to the model, which was fitted
         # on questions that ask one: as a whole it can score low on every sentence, since each
         # answers half of it. Each part is decided, and its sentence chosen, on its own too.
         # Each part is scored on its own paragraphs, as any question is: the whole's retrieval
         # favours whichever part has more words in the text.
-        parts = [(part, self._part_paragraphs(part, retrieved)) for part in two_parts(question)]
+        parts = [(part, self._part_paragraphs(part, retrieved)) for part in halves]
         scored = [(part, self.score(part, found)) for part, found in parts]
         answered = [
             (q, ps) for q, ps in [(question, s), *scored] if ps.ranked and self._answers(ps)
@@ -388,9 +388,9 @@ class FittedSelector:
         Vidir Reynisson"), when the sources cover the question. The commonest question about
         a news story; SQuAD, the fit's data, asks it too rarely for the sentence model to
         learn the pattern (it preferred the lead, which shares more words), and a question
-        this short scores below the threshold."""
+        this short scores below the threshold. Not for a question that asks two things."""
         title = asked_title(question.text)
-        if title is None or two_parts(question) or s.p_covered < self.model.covered_threshold:
+        if title is None or s.p_covered < self.model.covered_threshold:
             return None
         # Whose title it is ("Birchwood's chief executive") the apposition does not say. When
         # the fitted decision would decline, the owner must stand in the same paragraph, or
