@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.admission import Admission, Slot
+from api.admission import Admission, Entry, Slot
 from rag.config import Settings
 from rag.errors import BackendUnavailable
 
@@ -70,14 +70,20 @@ def require_json_body(request: Request) -> None:
     )
 
 
-def get_admission(request: Request) -> Admission:
-    return request.app.state.admission
+def get_admission(
+    request: Request,
+    x_turn: Annotated[
+        str | None,
+        Header(description="The ticket of a 429's `X-Turn`, sent back to keep a place in line."),
+    ] = None,
+) -> Entry:
+    return Entry(request.app.state.admission, x_turn)
 
 
-__all__ = ["Admission", "AdmissionDep", "PipelineDep", "RequireKey", "SettingsDep", "Slot"]
+__all__ = ["Admission", "AdmissionDep", "Entry", "PipelineDep", "RequireKey", "SettingsDep", "Slot"]
 
 PipelineDep = Annotated["Pipeline", Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-AdmissionDep = Annotated[Admission, Depends(get_admission)]
+AdmissionDep = Annotated[Entry, Depends(get_admission)]
 RequireKey = Depends(require_api_key)
 JsonBody = Depends(require_json_body)

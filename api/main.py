@@ -105,8 +105,8 @@ def create_app(pipeline: Pipeline | None = None, settings: Settings | None = Non
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "X-Turn"],
+            expose_headers=["Retry-After", "X-Turn"],
             max_age=600,
         )
     return app

@@ -296,7 +296,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "API key missing or wrong (when one is configured)."},
     415: {"model": ErrorOut, "description": "Body sent with a Content-Type other than JSON."},
     422: {"model": ErrorOut, "description": "Request fails validation; `detail` lists fields."},
-    429: {"model": ErrorOut, "description": "Too many answers waiting; see Retry-After."},
+    429: {
+        "model": ErrorOut,
+        "description": "Too many answers waiting; see Retry-After. Send its `X-Turn` header back"
+        " with the retry to keep your place in line.",
+    },
     503: {"model": ErrorOut, "description": "The model or store backend is unavailable."},
 }
 
@@ -308,6 +312,8 @@ def describe_error(exc: RagError) -> tuple[int, dict[str, Any], dict[str, str]]:
     match exc:
         case Busy():
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            if exc.ticket is not None:
+                headers["X-Turn"] = exc.ticket
             return 429, body, headers
         case BackendUnavailable():
             body.update(backend=exc.backend, address=exc.address)

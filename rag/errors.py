@@ -49,8 +49,9 @@ class BackendsUnavailable(BackendUnavailable):
 class Busy(RagError):
     """Too many answers are already waiting for the model."""
 
-    def __init__(self, retry_after: float = 1.0) -> None:
+    def __init__(self, retry_after: float = 1.0, ticket: str | None = None) -> None:
         self.retry_after = retry_after
+        self.ticket = ticket  # the turn booked for this client, if any (X-Turn)
         super().__init__("the model is busy; try again shortly")
 
 

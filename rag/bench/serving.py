@@ -87,8 +87,9 @@ def _client_loop(
 ) -> None:
     """One client wanting ``answers`` answers, one after the other, none asked after
     ``deadline``. A 429 is answered as a polite client would: wait Retry-After (capped by the
-    deadline), then ask the same question again."""
+    deadline), then ask the same question again, with the 429's turn ticket."""
     done = 0  # questions finished: answered, or failed with something other than a 429
+    turn: dict[str, str] = {}  # the X-Turn ticket of the last 429, sent back with the retry
     with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         for _ in range(MAX_ATTEMPTS):
             if done >= answers or time.monotonic() >= deadline:
@@ -96,7 +97,7 @@ def _client_loop(
             q = questions[(offset + done) % len(questions)]
             t0 = time.perf_counter()
             try:
-                r = client.post("/api/ask", json={"question": q})
+                r = client.post("/api/ask", json={"question": q}, headers=turn)
             except httpx.HTTPError as e:
                 with tally.lock:
                     tally.errors.append(type(e).__name__)
@@ -113,6 +114,7 @@ def _client_loop(
                 else:
                     tally.errors.append(str(r.status_code))
             done += r.status_code != 429
+            turn = {"X-Turn": r.headers["x-turn"]} if "x-turn" in r.headers else {}
             if r.status_code == 429:
                 wait = float(r.headers.get("retry-after", "1") or 1)
                 time.sleep(max(0.0, min(wait, deadline - time.monotonic())))

@@ -437,6 +437,11 @@ def test_over_the_queue_limit_answers_429_with_retry_after(tmp_path: Path) -> No
         assert time.monotonic() - started < 2  # refused at once, not queued
         assert_json_error(r, 429)
         assert int(r.headers["retry-after"]) >= 1
+        assert r.headers["x-turn"]  # the turn's ticket, to send back with the retry
+        ticket = {"X-Turn": r.headers["x-turn"]}
+        again = c.post("/api/ask", json={"question": "two?"}, headers=ticket)
+        assert_json_error(again, 429)  # still early, the same turn: told the rest of its wait
+        assert again.headers["x-turn"] == r.headers["x-turn"]
         slow.release.set()
         first.join(10)
         assert results == [200]

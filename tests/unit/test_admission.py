@@ -69,6 +69,43 @@ def test_a_turn_due_while_all_slots_are_busy_is_kept_for_its_client() -> None:
     assert gate.active == 2
 
 
+def test_a_client_whose_turn_was_taken_keeps_its_place_when_it_sends_its_ticket_back() -> None:
+    """Someone asks a moment before A, when A's turn is due, and takes it. A, back with the
+    ticket its 429 carried (X-Turn), is still first in line: not sent behind those booked
+    after it."""
+    gate, clock, slots = busy_gate(limit=2, interval=1.0)
+    with pytest.raises(Busy) as first:
+        gate.acquire()
+    ticket = first.value.ticket
+    assert ticket is not None
+    behind = [refused(gate) for _ in range(3)]  # three more in line after A
+    clock.now += first.value.retry_after
+    slots.pop(0).release()
+    slots.append(gate.acquire())  # not A: someone without a ticket takes A's due turn
+    with pytest.raises(Busy) as again:
+        gate.acquire(ticket)  # A, on time; no slot is free
+    assert (again.value.retry_after, again.value.ticket) == (1, ticket)
+    clock.now += 1  # the next booked turn is due now too; A's, re-booked, comes first
+    slots.pop(0).release()
+    slots.append(gate.acquire(ticket))
+    assert gate.active == 2 and gate.booked == len(behind)  # the next one's turn waits for it
+
+
+def test_a_ticket_sent_early_gets_the_rest_of_its_wait_and_unknown_ones_count_for_nothing() -> None:
+    gate, clock, _ = busy_gate(limit=1, interval=2.0)
+    with pytest.raises(Busy) as first:
+        gate.acquire()
+    clock.now += 0.5
+    with pytest.raises(Busy) as early:
+        gate.acquire(first.value.ticket)
+    assert (early.value.retry_after, early.value.ticket) == (2, first.value.ticket)
+    assert gate.booked == 1  # still the one turn, not a second one
+    for junk in ("999", "abc", ""):
+        with pytest.raises(Busy) as newcomer:
+            gate.acquire(junk)
+        assert newcomer.value.ticket not in (junk, first.value.ticket)  # booked as anyone new
+
+
 @pytest.mark.parametrize("service", [(0.6,), (0.3, 1.5, 0.6, 0.9)], ids=["steady", "uneven"])
 def test_everyone_in_line_is_served_in_turn(service: tuple[float, ...]) -> None:
     """64 polite clients, 8 slots, the model answering one at a time in ``service`` seconds
