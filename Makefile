@@ -38,6 +38,9 @@ HEALTH_GATE ?= --min answer_recall=0.85 --min abstention_rate=0.30 --max wrong_a
 # An HTML business story (tests/data/business), its questions written blind: a measurement.
 BUSINESS_EVAL ?= --gold tests/data/business/gold.jsonl --sources tests/data/business/articles
 BUSINESS_GATE ?= --min answer_recall=0.70 --min abstention_rate=0.16 --max wrong_abstention_rate=0.22
+# An archaeology story in Markdown and plain text (tests/data/dig), its questions written blind.
+DIG_EVAL ?= --gold tests/data/dig/gold.jsonl --sources tests/data/dig/articles
+DIG_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.42 --max wrong_abstention_rate=0.30
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -84,7 +87,7 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
-## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano, council, health and business pages)
+## test: install, run the whole test suite, then the quality gates (seeds gold, unseen SQuAD, questions the sources never cover, the stand-in articles' gold, the volcano, council, health and business pages, the dig story)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/rag eval --gold eval/gold/seeds.jsonl --sources seeds --label ci $(EVAL_GATE)
@@ -95,6 +98,7 @@ test: install
 	$(BIN)/rag eval $(COUNCIL_EVAL) --label ci-council $(COUNCIL_GATE)
 	$(BIN)/rag eval $(HEALTH_EVAL) --label ci-health $(HEALTH_GATE)
 	$(BIN)/rag eval $(BUSINESS_EVAL) --label ci-business $(BUSINESS_GATE)
+	$(BIN)/rag eval $(DIG_EVAL) --label ci-dig $(DIG_GATE)
 
 ## test-fast: skip tests that load the model, start servers or a browser
 test-fast: install
@@ -109,6 +113,7 @@ eval: install
 	$(BIN)/rag eval $(COUNCIL_EVAL)
 	$(BIN)/rag eval $(HEALTH_EVAL)
 	$(BIN)/rag eval $(BUSINESS_EVAL)
+	$(BIN)/rag eval $(DIG_EVAL)
 
 ## fit: refit the evidence selector (rag/models/selector.json) from SQuAD articles 1-6 + seeds gold
 fit: install
