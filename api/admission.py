@@ -82,9 +82,11 @@ class Admission:
         with self._lock:
             now = self._clock()
             self._expire(now)
-            owned = self._owned(ticket)
-            if owned is not None:
-                return self._own_turn(now, owned)
+            if ticket is not None and ticket.isdigit():
+                number = int(ticket)
+                place = next((i for i, (_, t) in enumerate(self._turns) if t == number), None)
+                if place is not None or number in self._taken:  # a turn of its own
+                    return self._own_turn(now, number, place)
             if self._active < self.limit:
                 if self._turns and self._turns[0][0] <= now:
                     # A due turn: most likely the client it was booked for. If not, its owner,
@@ -104,19 +106,10 @@ class Admission:
             wait, booked = self._book(now)
             raise Busy(retry_after=wait, ticket=booked)
 
-    def _owned(self, ticket: str | None) -> int | None:
-        """The ticket's number if it is one of a turn still booked or taken by someone else."""
-        if ticket is None or not ticket.isdigit():
-            return None
-        number = int(ticket)
-        if number in self._taken or any(t == number for _, t in self._turns):
-            return number
-        return None
-
-    def _own_turn(self, now: float, ticket: int) -> Slot:
-        """The owner of a turn is back. Early: told the rest of its wait. Due, or taken by
-        someone else: a free slot is its; with none, it is back in a second, still first."""
-        place = next((i for i, (_, t) in enumerate(self._turns) if t == ticket), None)
+    def _own_turn(self, now: float, ticket: int, place: int | None) -> Slot:
+        """The owner of a turn is back; ``place`` is its turn's index in the line, or None if
+        someone else took it. Early: told the rest of its wait. Due, or taken: a free slot is
+        its; with none, it is back in a second, still first."""
         if place is not None and self._turns[place][0] > now:
             raise Busy(retry_after=math.ceil(self._turns[place][0] - now), ticket=str(ticket))
         if place is not None:
