@@ -33,6 +33,7 @@ _NOT_NAMES = frozenset(
     Tell Her His She He They It I Yes No According""".split()
 )
 _PARTICLES = frozenset("de del la las los da do dos van von y".split())
+_OPENS_WITH_PERSON = re.compile(r"^\W*(?:he|she)\b", re.I)
 
 
 def _names(text: str) -> list[str]:
@@ -49,6 +50,19 @@ def _names(text: str) -> list[str]:
             parts = parts[1:]
         if len(parts) >= 2:
             out.append(" ".join(parts))
+    return out
+
+
+def _single_names(text: str) -> list[str]:
+    """One-word names inside a question ("What did Marreiros say?"): capitalised words that do
+    not open it and are not question words."""
+    out = []
+    for start, _, phrase in capitalised_phrases(text):
+        parts = phrase.split()
+        if start == len(text) - len(text.lstrip()):
+            parts = parts[1:]  # the question's first word is capitalised by grammar
+        if len(parts) == 1 and parts[0] not in _NOT_NAMES:
+            out.append(parts[0])
     return out
 
 
@@ -83,6 +97,10 @@ def resolve(question: str, history: Sequence[Turn]) -> ResolvedQuestion:
     last_assistant = next((t.content for t in reversed(history) if t.role == "assistant"), "")
     names = (
         _names(last_user)
+        # An answer that opens with "He"/"She" is about the person the user just asked about,
+        # even one named by surname alone ("What did Marreiros say?" / "He said ..."): the names
+        # inside that answer are what he said, not whom the next "he" means.
+        or (_single_names(last_user) if _OPENS_WITH_PERSON.match(last_assistant) else [])
         or _names(last_assistant)
         or [n for u in reversed(users[:-1]) for n in _names(u)]
     )
