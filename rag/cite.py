@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rag.config import AnswerSettings
 from rag.kinds import holds_kind, names
-from rag.sentences import split_sentences
+from rag.sentences import closes_list, split_sentences
 from rag.text import (
     STOPWORDS,
     amount_tokens,
@@ -307,7 +307,17 @@ _SPEECH_THEN_SPEAKER = re.compile(r"^\s*[\"“‘].*?[,!?][\"”’]\s+")
 def _clauses(text: str) -> list[str]:
     m = _SPEECH_THEN_SPEAKER.match(text)
     head, rest = ([m.group(0)], text[m.end() :]) if m else ([], text)
-    return [p for p in head + _CLAUSE_SPLIT.split(rest) if p and p.strip(" ,")]
+    pieces: list[str] = []
+    pos = 0
+    for cut in _CLAUSE_SPLIT.finditer(rest):
+        if cut.group(0).startswith(",") and rest[cut.end() :].startswith("and ") and closes_list(
+            rest[pos : cut.start()]
+        ):
+            continue  # the last item of a list, not a clause of its own
+        pieces.append(rest[pos : cut.start()])
+        pos = cut.end()
+    pieces.append(rest[pos:])
+    return [p for p in head + pieces if p and p.strip(" ,")]
 
 
 _RELATIVE = re.compile(r"(?:who|whom|whose|which)\b", re.I)

@@ -42,6 +42,17 @@ def _append(spans: list[Span], text: str, start: int, end: int, offset: int) -> 
 _CLAUSE = re.compile(r"(?:;\s+|,\s+(?=(?:and|but|while|whereas|so)\s))")
 
 
+_LIST_ITEM_WORDS = 4  # "internal divisions": a list's items are a few words each
+
+
+def closes_list(head: str) -> bool:
+    """Whether ", and ..." after ``head`` ends a list rather than starting a clause: "failed due
+    to poor management, internal divisions, and effective scouts" names three causes, and a
+    clause cut before the last would state two as if they were all."""
+    _, comma, last = head.rpartition(",")
+    return bool(comma) and len(last.split()) <= _LIST_ITEM_WORDS
+
+
 def split_clauses(sentence: Span, min_words: int = 6) -> list[Span]:
     """Long sentences split at '; ' and ', and ...' when both halves can stand alone."""
     parts: list[Span] = []
@@ -49,6 +60,8 @@ def split_clauses(sentence: Span, min_words: int = 6) -> list[Span]:
     text = sentence.text
     for m in _CLAUSE.finditer(text):
         head = text[pos : m.start()]
+        if m.group(0).startswith(",") and closes_list(head):
+            continue
         if len(head.split()) >= min_words and len(text[m.end() :].split()) >= min_words:
             _append(parts, text, pos, m.start(), sentence.start)
             pos = m.end()

@@ -36,3 +36,18 @@ def test_a_dateline_says_where_the_story_was_filed_and_is_no_part_of_its_sentenc
 )
 def test_a_sentence_without_a_dateline_is_kept_whole(text: str) -> None:
     assert candidates([_paragraph(text)])[0].sentence.text == text
+
+
+def test_a_long_sentence_is_cut_into_clauses_but_not_inside_a_list() -> None:
+    clauses = (
+        "The harbour authority closed the northern pier for the whole of the long winter season "
+        "after the storm had damaged its old wooden deck, and the ferry company moved all of its "
+        "evening sailings to the old stone quay near the fish market for the months that followed."
+    )
+    listed = (
+        "The crossing to the outer islands was cancelled on eleven days of the long and stormy "
+        "winter season on the northern routes because of high winds, thick sea fog, "
+        "and a strike by the crews of the two ferry companies that serve the islands all year."
+    )
+    assert len(candidates([_paragraph(clauses)])) == 2
+    assert [c.sentence.text for c in candidates([_paragraph(listed)])] == [listed]

@@ -212,3 +212,14 @@ def test_a_draft_that_gives_the_question_words_its_source_lacks_is_replaced() ->
     )
     assert decisions[0].action == "replaced"
     assert "['kill']" in decisions[0].reason and "resettled" in claims[0].text
+
+
+def test_a_long_fact_cut_short_keeps_every_item_of_its_list() -> None:
+    # ", and" that ends a list is no clause boundary: cut there, the answer would give two of
+    # three causes as if they were all.
+    text = (
+        "The expedition set out from the coast in early spring with forty mules and six guides; "
+        "it failed, due to a combination of poor maps, broken bridges, and heavy rains."
+    )
+    fact = excerpt(sentence(text), "other", "Why did it fail?", 20)
+    assert fact.endswith("poor maps, broken bridges, and heavy rains.")
