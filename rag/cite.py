@@ -320,6 +320,7 @@ def _clauses(text: str) -> list[str]:
     return [p for p in head + pieces if p and p.strip(" ,")]
 
 
+_FOOTNOTE_MARK = re.compile(r"(?<=\S)\[(?:\d{1,3}|[a-z][a-z ]{2,30})\]")
 _RELATIVE = re.compile(r"(?:who|whom|whose|which)\b", re.I)
 _NOUN_PHRASE_WORDS = 8  # a piece this short before a relative clause is the noun it describes
 _LEADING_LINK = re.compile(r"^(?:and|but|as|while|whereas|although)\s+", re.I)
@@ -329,7 +330,9 @@ def excerpt(s: Sentence, kind: str, question: str, max_words: int = AnswerStyle.
     """The fact, stated short, from the evidence sentence: the sentence itself when short, else
     its clause that holds an answer of the kind asked for and most of the question's words. The
     whole sentence stays in the citation."""
-    text = _nest_quotes(s.text.strip())
+    # Footnote marks of text copied from the web ("[12]", "[citation needed]") are no part of
+    # the fact, and a number in brackets would read as one of the answer's own citations.
+    text = _nest_quotes(_FOOTNOTE_MARK.sub("", s.text).strip())
     text = text[:1].upper() + text[1:]  # a clause from mid-sentence still reads as a sentence
     if len(text.split()) <= max_words:
         return text

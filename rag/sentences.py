@@ -10,7 +10,12 @@ _ABBREV = frozenset(
     """mr mrs ms dr prof st jr sr gen gov sen rep lt col sgt capt no vs etc inc ltd co corp jan
     feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e approx""".split()
 )
-_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])")
+# A sentence may end with a footnote mark of text copied from the web ("power.[citation
+# needed] Although ...", "in 1820.[12] The ..."): it belongs to the sentence it follows.
+_FOOTNOTE = r"(?:\[[^\]\n]{1,30}\])"
+_END = re.compile(
+    rf"[.!?]+[\"'”’)\]]*{_FOOTNOTE}*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])"
+)
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Span]:

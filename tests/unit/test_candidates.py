@@ -51,3 +51,15 @@ def test_a_long_sentence_is_cut_into_clauses_but_not_inside_a_list() -> None:
     )
     assert len(candidates([_paragraph(clauses)])) == 2
     assert [c.sentence.text for c in candidates([_paragraph(listed)])] == [listed]
+
+
+def test_a_footnote_mark_of_web_text_ends_the_sentence_it_follows() -> None:
+    text = (
+        "Trade grew after the colonies won independence in 1820.[12] The navy guarded the "
+        "routes.[citation needed] Ships sailed weekly."
+    )
+    assert [c.sentence.text for c in candidates([_paragraph(text)])] == [
+        "Trade grew after the colonies won independence in 1820.[12]",
+        "The navy guarded the routes.[citation needed]",
+        "Ships sailed weekly.",
+    ]

@@ -223,3 +223,11 @@ def test_a_long_fact_cut_short_keeps_every_item_of_its_list() -> None:
     )
     fact = excerpt(sentence(text), "other", "Why did it fail?", 20)
     assert fact.endswith("poor maps, broken bridges, and heavy rains.")
+
+
+def test_a_stated_fact_drops_the_footnote_marks_of_its_source() -> None:
+    # "[12]" in the answer would read as a citation of a twelfth source.
+    text = "Trade grew after the colonies won independence in 1820.[12]"
+    assert excerpt(sentence(text), "date", "q") == (
+        "Trade grew after the colonies won independence in 1820."
+    )
