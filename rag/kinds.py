@@ -204,11 +204,51 @@ def _new(found: list[str], question: str) -> bool:
     return any(not set(words(f)) <= q for f in found if words(f))
 
 
+# "How much will the bridge cost?" asks for a sum of money, not any number ("four traffic
+# lanes"): a price, cost, fee or payment is an amount with a currency (English words for the
+# world's currencies and their signs, or millions and billions of something unnamed).
+_ASKS_MONEY = re.compile(
+    r"\bhow\s+much\b.*\b(?:cost|costs|costing|pay|pays|paid|paying|spend|spends|spent|"
+    r"charge|charges|charged|worth|sell|sold|buy|bought|earn|earns|earned|owe|owes|owed|fund|"
+    r"funds|funded)\b"
+    r"|\bwhat\s+(?:is|was|will\s+be|would\s+be)\s+(?:the\s+)?(?:\w+\s+)?(?:cost|price|fee|"
+    r"fine|budget|salary|fare|bill)\b",
+    re.I,
+)
+# "How much did the price rise?" asks for a change, often a share ("two percent a year").
+_ASKS_CHANGE = re.compile(
+    r"\b(?:increase|increased|rise|rose|risen|fall|fell|fallen|drop|dropped|grow|grew|grown|"
+    r"raise|raised|cut|reduce|reduced|change|changed)\b",
+    re.I,
+)
+_MONEY = re.compile(
+    r"\bhow\s+much\b.*\b(?:cost|costs|costing|pay|pays|paid|paying|spend|spends|spent|"
+    r"charge|charges|charged|price|priced|worth|sell|sold|buy|bought|earn|earns|earned|raise|"
+    r"raised|owe|owes|owed|fund|funds|funded)\b"
+    r"|\bwhat\s+(?:is|was|will\s+be|would\s+be)\s+(?:the\s+)?(?:\w+\s+)?(?:cost|price|fee|"
+    r"fine|budget|salary|fare|bill)\b",
+    re.I,
+)
+_MONEY = re.compile(
+    r"[$€£¥₹]\s*\d|\d(?:[\d.,]*)\s*(?:million|billion|trillion|m|bn)?\s*(?:dollars?|euros?|"
+    r"pounds?|yen|yuan|crowns?|kronor|kroner|krona|krone|pesos?|francs?|rupees?|roubles?|"
+    r"rubles?|cents?|pence|dinars?|reais|real|rand|won|shekels?|lira|liras|zloty|forints?|"
+    r"sterling|USD|EUR|GBP)\b|\b\d[\d.,]*\s*(?:million|billion|trillion)\b",
+    re.I,
+)
+
+
+def asks_money(question: str) -> bool:
+    return bool(_ASKS_MONEY.search(question)) and not _ASKS_CHANGE.search(question)
+
+
 def holds_kind(text: str, kind: str, question: str) -> bool:
     """Does ``text`` hold something of ``kind`` that the question does not already contain?"""
     match kind:
         case "date":
             return _new(dates(text), question)
+        case "number" if asks_money(question):
+            return _new([m.group(0) for m in _MONEY.finditer(text)], question)
         case "number":
             return _new(quantities(text), question)
         case "person":

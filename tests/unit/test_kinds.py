@@ -119,3 +119,13 @@ def test_the_holder_of_a_title_stands_in_apposition_with_it() -> None:
     # The title with no name beside it, or beside a name the question gives, names no one.
     assert holder("head librarian", "The head librarian opened the new wing in May.", q) is None
     assert holder("dean", "Dean Ruth Okafor spoke.", "Who is Dean Ruth Okafor?") is None
+
+
+def test_a_question_about_a_cost_wants_a_sum_of_money_not_any_number() -> None:
+    q = "How much did the library's new reading room cost?"
+    assert holds_kind("The reading room cost 2.4 million pounds to build.", "number", q)
+    assert holds_kind("Its refit cost $300,000.", "number", q)
+    assert not holds_kind("The reading room has 120 desks and four windows.", "number", q)
+    # A change in a price is often a share, not a sum.
+    change = "How much did the price of wheat rise after the drought?"
+    assert holds_kind("Wheat rose by 40 percent within a year.", "number", change)
