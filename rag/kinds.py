@@ -222,14 +222,6 @@ _ASKS_CHANGE = re.compile(
     re.I,
 )
 _MONEY = re.compile(
-    r"\bhow\s+much\b.*\b(?:cost|costs|costing|pay|pays|paid|paying|spend|spends|spent|"
-    r"charge|charges|charged|price|priced|worth|sell|sold|buy|bought|earn|earns|earned|raise|"
-    r"raised|owe|owes|owed|fund|funds|funded)\b"
-    r"|\bwhat\s+(?:is|was|will\s+be|would\s+be)\s+(?:the\s+)?(?:\w+\s+)?(?:cost|price|fee|"
-    r"fine|budget|salary|fare|bill)\b",
-    re.I,
-)
-_MONEY = re.compile(
     r"[$€£¥₹]\s*\d|\d(?:[\d.,]*)\s*(?:million|billion|trillion|m|bn)?\s*(?:dollars?|euros?|"
     r"pounds?|yen|yuan|crowns?|kronor|kroner|krona|krone|pesos?|francs?|rupees?|roubles?|"
     r"rubles?|cents?|pence|dinars?|reais|real|rand|won|shekels?|lira|liras|zloty|forints?|"
