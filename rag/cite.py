@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rag.config import AnswerSettings
 from rag.kinds import holds_kind, names
-from rag.sentences import closes_list, split_sentences
+from rag.sentences import FOOTNOTE_MARK, closes_list, split_sentences
 from rag.text import (
     STOPWORDS,
     amount_tokens,
@@ -310,9 +310,7 @@ def _clauses(text: str) -> list[str]:
     pieces: list[str] = []
     pos = 0
     for cut in _CLAUSE_SPLIT.finditer(rest):
-        if cut.group(0).startswith(",") and rest[cut.end() :].startswith("and ") and closes_list(
-            rest[pos : cut.start()]
-        ):
+        if closes_list(rest[pos : cut.start()], cut.group(0), rest[cut.end() :]):
             continue  # the last item of a list, not a clause of its own
         pieces.append(rest[pos : cut.start()])
         pos = cut.end()
@@ -320,7 +318,7 @@ def _clauses(text: str) -> list[str]:
     return [p for p in head + pieces if p and p.strip(" ,")]
 
 
-_FOOTNOTE_MARK = re.compile(r"(?<=\S)\[(?:\d{1,3}|[a-z][a-z ]{2,30})\]")
+_FOOTNOTE_MARK = re.compile(rf"(?<=\S){FOOTNOTE_MARK}")
 _RELATIVE = re.compile(r"(?:who|whom|whose|which)\b", re.I)
 _NOUN_PHRASE_WORDS = 8  # a piece this short before a relative clause is the noun it describes
 _LEADING_LINK = re.compile(r"^(?:and|but|as|while|whereas|although)\s+", re.I)

@@ -10,11 +10,11 @@ _ABBREV = frozenset(
     """mr mrs ms dr prof st jr sr gen gov sen rep lt col sgt capt no vs etc inc ltd co corp jan
     feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e approx""".split()
 )
-# A sentence may end with a footnote mark of text copied from the web ("power.[citation
-# needed] Although ...", "in 1820.[12] The ..."): it belongs to the sentence it follows.
-_FOOTNOTE = r"(?:\[[^\]\n]{1,30}\])"
+# A footnote mark of text copied from the web: "power.[citation needed] Although ...", "in
+# 1820.[12] The ...". It belongs to the sentence it follows, and is no part of its fact.
+FOOTNOTE_MARK = r"\[(?:\d{1,3}|[a-z][a-z ]{2,30})\]"
 _END = re.compile(
-    rf"[.!?]+[\"'”’)\]]*{_FOOTNOTE}*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])"
+    rf"[.!?]+[\"'”’)\]]*(?:{FOOTNOTE_MARK})*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])"
 )
 
 
@@ -50,10 +50,13 @@ _CLAUSE = re.compile(r"(?:;\s+|,\s+(?=(?:and|but|while|whereas|so)\s))")
 _LIST_ITEM_WORDS = 4  # "internal divisions": a list's items are a few words each
 
 
-def closes_list(head: str) -> bool:
-    """Whether ", and ..." after ``head`` ends a list rather than starting a clause: "failed due
-    to poor management, internal divisions, and effective scouts" names three causes, and a
-    clause cut before the last would state two as if they were all."""
+def closes_list(head: str, cut: str, tail: str) -> bool:
+    """Whether the ``cut`` between ``head`` and ``tail`` (", " before "and ...") ends a list
+    rather than starting a clause: "failed due to poor management, internal divisions, and
+    effective scouts" names three causes, and a clause cut before the last would state two as
+    if they were all."""
+    if not (cut.startswith(",") and tail.startswith("and ")):
+        return False
     _, comma, last = head.rpartition(",")
     return bool(comma) and len(last.split()) <= _LIST_ITEM_WORDS
 
@@ -65,7 +68,7 @@ def split_clauses(sentence: Span, min_words: int = 6) -> list[Span]:
     text = sentence.text
     for m in _CLAUSE.finditer(text):
         head = text[pos : m.start()]
-        if m.group(0).startswith(",") and closes_list(head):
+        if closes_list(head, m.group(0), text[m.end() :]):
             continue
         if len(head.split()) >= min_words and len(text[m.end() :].split()) >= min_words:
             _append(parts, text, pos, m.start(), sentence.start)
