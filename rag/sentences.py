@@ -11,8 +11,9 @@ _ABBREV = frozenset(
     feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e approx""".split()
 )
 # A footnote mark of text copied from the web: "power.[citation needed] Although ...", "in
-# 1820.[12] The ...". It belongs to the sentence it follows, and is no part of its fact.
-FOOTNOTE_MARK = r"\[(?:\d{1,3}|[a-z][a-z ]{2,30})\]"
+# 1820.[12] The ...", "the cape.[b] Further ...". It belongs to the sentence it follows, and
+# is no part of its fact.
+FOOTNOTE_MARK = r"\[(?:\d{1,3}|[a-z](?:[a-z ]{2,30})?)\]"
 _END = re.compile(
     rf"[.!?]+[\"'”’)\]]*(?:{FOOTNOTE_MARK})*(?=\s+[\"'“‘(\[]?[A-Z0-9ÁÉÍÓÚÑ¿¡])"
 )

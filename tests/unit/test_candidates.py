@@ -56,10 +56,11 @@ def test_a_long_sentence_is_cut_into_clauses_but_not_inside_a_list() -> None:
 def test_a_footnote_mark_of_web_text_ends_the_sentence_it_follows() -> None:
     text = (
         "Trade grew after the colonies won independence in 1820.[12] The navy guarded the "
-        "routes.[citation needed] Ships sailed weekly."
+        "routes.[citation needed] Ships sailed weekly.[b] Few sank."
     )
     assert [c.sentence.text for c in candidates([_paragraph(text)])] == [
         "Trade grew after the colonies won independence in 1820.[12]",
         "The navy guarded the routes.[citation needed]",
-        "Ships sailed weekly.",
+        "Ships sailed weekly.[b]",
+        "Few sank.",
     ]
