@@ -28,7 +28,7 @@ import numpy as np
 
 from eval.fit import GOLD, SQUAD, Row, _x, load_rows
 from rag.features import SENTENCE_FEATURES
-from rag.likelihood import QuestionLikelihood
+from rag.likelihood import OwnModel, QuestionLikelihood
 from rag.selector import DEFAULT_MODEL, DEFAULT_RERANK, Rerank, SelectorModel, fit_logistic
 
 TOPS = (2, 3)
@@ -97,9 +97,13 @@ def reranked_share(data: Ranked, max_gap: float | None) -> float:
     return float(np.mean([rule.needed(lg) for lg, _, _ in data])) if data else 0.0
 
 
+class _NoScorer:
+    def score(self, question: str, sentences: list[str]) -> list[float]:
+        raise AssertionError("only Rerank.needed() and order() are used here")
+
+
 def _rule(top: int, weight: float, max_gap: float | None) -> Rerank:
-    # Only needed() and order() are used: they never call the scorer.
-    return Rerank(QuestionLikelihood(), top, weight, float("inf") if max_gap is None else max_gap)
+    return Rerank(_NoScorer(), top, weight, float("inf") if max_gap is None else max_gap)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,18 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=Path(".rag-data"))
     ap.add_argument("--out", type=Path, default=DEFAULT_RERANK)
     args = ap.parse_args(argv)
-    from rag.config import offline_guards
+    from rag.config import Settings, offline_guards
+    from rag.llm import default_chat_gguf
 
     offline_guards()
     rows = load_rows(args.squad, [args.gold], args.sources, args.data_dir, False, 1)
     model = SelectorModel.load(DEFAULT_MODEL)
-    scorer = QuestionLikelihood()
+    # The file the service's scorer reads (the bundled GGUF's Q8_0 copy by default): the
+    # weight is on its log-probabilities.
+    gguf = default_chat_gguf(Settings())
+    scorer = QuestionLikelihood(OwnModel(lambda: gguf).lease)
 
     def article(r: Row) -> int:
         return int(r.group.split(":")[1]) if r.group.startswith("squad:") else 0
 
     depth = max(TOPS)
-    memo_path = args.data_dir / "fit-cache" / "likelihood.pkl"
+    memo_path = args.data_dir / "fit-cache" / f"likelihood-{gguf.name}.pkl"
     memo = pickle.loads(memo_path.read_bytes()) if memo_path.is_file() else {}
     fit_rows = [r for r in rows if article(r) <= 6]
     oof = out_of_fold(fit_rows, model.sentence.pairs)
@@ -151,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     about = {
         "command": "python -m eval.fit_rerank " + " ".join(argv or sys.argv[1:]),
-        "signal": "mean log P(question tokens | 'Passage: <sentence>'), SmolLM2-135M-Instruct",
+        "signal": "mean log P(question tokens | 'Passage: <sentence>'), SmolLM2-135M-Instruct "
+        f"({gguf.name.split('.')[-2]}, rag/requantize.py)",
         "rule": "most answer sentences ranked first on the fit data (SQuAD 1-6, seeds gold), "
         "sentence logits out of fold there",
         "answer_first": {

@@ -41,12 +41,15 @@ class SentenceScorer(Protocol):
 
 
 class OwnModel:
-    """The bundled GGUF loaded for the scorer alone: used when the chat model is another model
-    (an Ollama server, or a GGUF of the user's), whose log-probabilities the fitted weight does
-    not describe."""
+    """The bundled GGUF (``rag.llm.default_chat_gguf``: the file the rerank's weight was fitted
+    with) loaded for the scorer alone: used when the chat model is another model (an Ollama
+    server, or a GGUF of the user's), whose log-probabilities the fitted weight does not
+    describe."""
 
-    def __init__(self, model_path: Path | None = None, threads: int = 2) -> None:
-        self._path = model_path
+    def __init__(self, locate: Callable[[], Path], threads: int = 2) -> None:
+        # Located on first use, as the chat model is: the default's Q8_0 copy may still have to
+        # be made (rag/requantize.py), and a missing wheel is reported when the model is needed.
+        self._locate = locate
         self._threads = threads
         self._llama: Llama | None = None
         self._lock = threading.Lock()
@@ -55,10 +58,10 @@ class OwnModel:
     def lease(self) -> Iterator[Llama]:
         with self._lock:
             if self._llama is None:
-                from rag.llm import default_gguf_path, open_gguf
+                from rag.llm import open_gguf
 
                 self._llama = open_gguf(
-                    self._path or default_gguf_path(),
+                    self._locate(),
                     "likelihood",
                     n_ctx=_CONTEXT,
                     n_batch=_CONTEXT,
@@ -71,8 +74,8 @@ class QuestionLikelihood:
     """Mean log P(question tokens | sentence), one llama.cpp pass a sentence; thread-safe as
     far as the lease is (each lease holds its model's lock)."""
 
-    def __init__(self, lease: Lease | None = None, threads: int = 2) -> None:
-        self._lease = lease or OwnModel(threads=threads).lease
+    def __init__(self, lease: Lease) -> None:
+        self._lease = lease
 
     def score(self, question: str, sentences: list[str]) -> list[float]:
         with self._lease() as llama:

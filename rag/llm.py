@@ -60,7 +60,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
     llm = settings.llm
     match llm.backend:
         case "llamacpp":
-            path = llm.model_path or default_gguf_path()
+            path = llm.model_path or default_chat_gguf(settings)
             _require("llama_cpp", "llama-cpp-python", "llamacpp", str(path))
             return LlamaCppChatModel(
                 path,
@@ -105,6 +105,17 @@ def open_gguf(path: Path, backend: str, **params: Any) -> Llama:
         raise BackendUnavailable(
             backend, str(path), f"cannot load the GGUF (corrupt or unsupported?): {exc}"
         ) from exc
+
+
+def default_chat_gguf(settings: Settings) -> Path:
+    """The file the default model runs from: the wheel's GGUF, or its faster Q8_0 copy
+    (``rag/requantize.py``) unless ``settings.llm.requantize`` is off."""
+    shipped = default_gguf_path()
+    if not settings.llm.requantize:
+        return shipped
+    from rag.requantize import default_cache_dir, q8_copy
+
+    return q8_copy(shipped, settings.llm.cache_dir or default_cache_dir())
 
 
 def default_gguf_path() -> Path:

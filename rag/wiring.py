@@ -71,7 +71,10 @@ def build_selector(
     mode = settings.select.rerank
     borrow = _borrowable(settings, chat_model)
     if mode == "likelihood" or (mode == "auto" and borrow is not None):
-        lease = borrow or OwnModel(threads=settings.llm.threads).lease
+        from rag.llm import default_chat_gguf
+
+        own = OwnModel(lambda: default_chat_gguf(settings), settings.llm.threads)
+        lease = borrow or own.lease
         rerank = Rerank.load(QuestionLikelihood(lease))
     return FittedSelector(embedder, rerank=rerank, retrieve=retrieve)
 

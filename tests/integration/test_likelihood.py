@@ -11,7 +11,7 @@ import pytest
 
 from rag.errors import BackendUnavailable
 from rag.features import Candidate
-from rag.likelihood import QuestionLikelihood
+from rag.likelihood import OwnModel, QuestionLikelihood
 from rag.selector import DEFAULT_RERANK, Rerank
 from rag.types import Paragraph, Sentence
 
@@ -27,7 +27,11 @@ QUESTION = "Where was the orchestra's last concert given?"
 
 @pytest.fixture(scope="module")
 def likelihood() -> QuestionLikelihood:
-    return QuestionLikelihood()
+    from rag.config import Settings
+    from rag.llm import default_chat_gguf
+
+    gguf = default_chat_gguf(Settings())
+    return QuestionLikelihood(OwnModel(lambda: gguf).lease)
 
 
 def test_the_sentence_a_question_is_about_makes_it_likelier(likelihood: QuestionLikelihood) -> None:
@@ -102,9 +106,10 @@ def test_the_chat_model_lends_its_weights_and_still_answers_the_same(
 ) -> None:
     from llama_index.core.llms import ChatMessage
 
-    from rag.llm import LlamaCppChatModel, default_gguf_path
+    from rag.config import Settings
+    from rag.llm import LlamaCppChatModel, default_chat_gguf
 
-    chat = LlamaCppChatModel(default_gguf_path(), max_tokens=12)
+    chat = LlamaCppChatModel(default_chat_gguf(Settings()), max_tokens=12)
     ask = [ChatMessage(role="user", content="Name a colour.")]
     chat.complete(ask)
     # Asked again, the chat reuses the prompt it has cached (and llama.cpp's one-token step
@@ -128,14 +133,14 @@ def test_the_chat_model_lends_its_weights_and_still_answers_the_same(
 def test_the_rerank_is_on_by_default_and_borrows_the_bundled_chat_model() -> None:
     from rag.config import Settings
     from rag.embed import build_embedder
-    from rag.llm import LlamaCppChatModel, default_gguf_path
+    from rag.llm import LlamaCppChatModel, default_chat_gguf
     from rag.wiring import build_selector
 
     built: list[str] = []
 
     def chat_model() -> LlamaCppChatModel:
         built.append("chat")
-        return LlamaCppChatModel(default_gguf_path())
+        return LlamaCppChatModel(default_chat_gguf(Settings()))
 
     default = Settings(embed={"backend": "hash"})
     rerank = build_selector(build_embedder(default), default, chat_model).rerank
