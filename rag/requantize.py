@@ -16,7 +16,9 @@ be made the wheel's file is used as it is.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
 import logging
 import os
 import tempfile
@@ -24,6 +26,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 FORMAT = "Q8_0"
+_EDGE = 2**20  # bytes read from each end of the source for its digest
 
 
 def default_cache_dir() -> Path:
@@ -33,13 +36,13 @@ def default_cache_dir() -> Path:
 
 def q8_copy(source: Path, cache_dir: Path) -> Path:
     """``source`` re-stored as Q8_0 in ``cache_dir`` (made now if it is not there yet), or
-    ``source`` itself when the copy cannot be made. The copy's folder is named by the source's
-    size and modification time, so a new wheel gets a new copy; its file by the model and the
-    format ("SmolLM2-135M-Instruct.Q8_0.gguf"), the name the service reports."""
-    stat = source.stat()
-    model = source.stem.rsplit(".", 1)[0] if "." in source.stem else source.stem
-    folder = cache_dir / f"{model}-{stat.st_size}-{stat.st_mtime_ns}"
-    target = folder / f"{model}.{FORMAT}.gguf"
+    ``source`` itself when the copy cannot be made. The copy's folder is named by a digest of
+    the source (its size, first and last MiB: read in milliseconds at each start), so a new
+    wheel gets a new copy and two virtualenvs with the same wheel share one; its file by the
+    model and the format ("SmolLM2-135M-Instruct.Q8_0.gguf"), the name the service reports."""
+    model = _model(source.stem)
+    folder = cache_dir / f"{model}-{_digest(source)}"
+    target = folder / f"{copy_stem(source.stem)}.gguf"
     if target.is_file():
         return target
     try:
@@ -59,7 +62,28 @@ def q8_copy(source: Path, cache_dir: Path) -> Path:
     for old in cache_dir.glob(f"{model}-*/{model}.{FORMAT}.gguf"):
         if old != target:  # an older wheel's copy
             old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                old.parent.rmdir()
     return target
+
+
+def _digest(source: Path) -> str:
+    size = source.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with source.open("rb") as f:
+        h.update(f.read(_EDGE))
+        f.seek(max(0, size - _EDGE))
+        h.update(f.read(_EDGE))
+    return h.hexdigest()[:16]
+
+
+def copy_stem(stem: str) -> str:
+    """The copy's name for a source's: "SmolLM2-135M-Instruct.Q4_1" -> "...Instruct.Q8_0"."""
+    return f"{_model(stem)}.{FORMAT}"
+
+
+def _model(stem: str) -> str:
+    return stem.rsplit(".", 1)[0] if "." in stem else stem
 
 
 def _quantize(source: Path, out: Path) -> None:

