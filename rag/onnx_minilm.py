@@ -290,8 +290,9 @@ def model_bytes(folder: Path, runtime: str, cache_dir: Path) -> bytes:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag-local" / "onnx"
+    from rag.config import cache_root
+
+    return cache_root() / "onnx"
 
 
 class OnnxMiniLMEmbedding(BatchEncoder):

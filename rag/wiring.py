@@ -73,8 +73,7 @@ def build_selector(
     if mode == "likelihood" or (mode == "auto" and borrow is not None):
         from rag.llm import default_chat_gguf
 
-        own = OwnModel(lambda: default_chat_gguf(settings), settings.llm.threads)
-        lease = borrow or own.lease
+        lease = borrow or OwnModel(lambda: default_chat_gguf(settings), settings.llm.threads).lease
         rerank = Rerank.load(QuestionLikelihood(lease))
     return FittedSelector(embedder, rerank=rerank, retrieve=retrieve)
 
