@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 from llama_index.core.llms import ChatMessage, MessageRole
 
-from rag.cite import AnswerStyle, Claim, DraftCheck, check_draft, draft_sentences, render
+from rag.cite import (
+    AnswerStyle,
+    Claim,
+    DraftCheck,
+    check_draft,
+    draft_read,
+    draft_sentences,
+    render,
+)
 from rag.injection import strip_injection
 from rag.types import (
     Answer,
@@ -168,7 +177,15 @@ class Answerer:
             trace.timings["total"] = sum(trace.timings.values())
             return self._abstain(question, resolved, evidence, trace)
         t = time.perf_counter()
-        draft = self.model.complete(build_messages(asked, evidence), self.max_tokens)
+        draft = ""
+        # Streamed, not complete(): the model is stopped as soon as the draft has what the
+        # answer can use (``draft_read``), instead of writing on to max_tokens.
+        with closing(self.model.stream(build_messages(asked, evidence), self.max_tokens)) as gen:
+            for delta in gen:
+                draft += delta
+                if (read := draft_read(draft, self.style.draft_sentences)) is not None:
+                    draft = read
+                    break
         trace.timings["generate"] = time.perf_counter() - t
         return self._finish(question, resolved, asked, evidence, draft, trace)
 
@@ -191,21 +208,26 @@ class Answerer:
             yield from _rest(answer, "", started)
             return
         t = time.perf_counter()
-        parts: list[str] = []
+        draft = ""
         kept = _KeptText(evidence, asked, self.style)
-        for delta in self.model.stream(build_messages(asked, evidence), self.max_tokens):
-            if not parts:
-                # Only once the model writes: the first event is what the API waits for before
-                # it sends its 200, so a model that is down is still a 503, not an error event.
-                trace.timings["first_token"] = time.perf_counter() - t
-                yield StreamEvent("status", text=_progress(retrieved, evidence))
-            parts.append(delta)
-            if new := kept.update("".join(parts)):
-                trace.timings.setdefault("first_text", time.perf_counter() - started)
-                yield StreamEvent("token", text=new)
+        with closing(self.model.stream(build_messages(asked, evidence), self.max_tokens)) as gen:
+            for delta in gen:
+                if not draft:
+                    # Only once the model writes: the first event is what the API waits for
+                    # before it sends its 200, so a model that is down is still a 503, not an
+                    # error event.
+                    trace.timings["first_token"] = time.perf_counter() - t
+                    yield StreamEvent("status", text=_progress(retrieved, evidence))
+                draft += delta
+                if (read := draft_read(draft, self.style.draft_sentences)) is not None:
+                    draft = read  # what it settles is sent after the final check (``_rest``)
+                    break
+                if new := kept.update(draft):
+                    trace.timings.setdefault("first_text", time.perf_counter() - started)
+                    yield StreamEvent("token", text=new)
         trace.timings["generate"] = time.perf_counter() - t
         # The whole draft checked again from the start: the same answer `answer()` gives.
-        answer = self._finish(question, resolved, asked, evidence, "".join(parts), trace)
+        answer = self._finish(question, resolved, asked, evidence, draft, trace)
         yield from _rest(answer, kept.shown, started)
 
 

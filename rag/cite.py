@@ -53,10 +53,13 @@ class AnswerStyle:
     to the question (the fact's content words the question does not use). A small model's
     draft that copies its source's words but leaves the answer out passes the support check;
     this check replaces it with the fact. 0 trusts every supported draft.
+    ``draft_sentences``: how many complete draft sentences are read before the model is
+    stopped (``draft_read``); 0 reads the whole draft.
     """
 
     fact_words: int = _DEFAULTS.fact_words
     min_coverage: float = _DEFAULTS.min_draft_coverage
+    draft_sentences: int = _DEFAULTS.draft_sentences
 
 
 @dataclass
@@ -257,9 +260,7 @@ def states_answer(claim: str, cited: list[Sentence], kind: str, question: str) -
     if kind not in ("person", "place"):
         return True
     asked = set(words(question))
-    found = {
-        fold(n) for s in cited for _, n in names(s.text) if not set(words(n)) <= asked
-    }
+    found = {fold(n) for s in cited for _, n in names(s.text) if not set(words(n)) <= asked}
     return not found or any(n in fold(claim) for n in found)
 
 
@@ -400,6 +401,36 @@ def coverage(claim: str, facts: list[str], question: str) -> float:
 def draft_sentences(draft: str) -> list[str]:
     """The draft's sentences as the check reads them: opening filler dropped."""
     return [span.text for span in split_sentences(_FILLER.sub("", draft.strip()))]
+
+
+_WORD = re.compile(r"\S+")
+_A_WORD = re.compile(r"[^\W\d_]{2,}")
+_LOOP_COPIES = 3  # a phrase written three times over in a row: the model is looping
+
+
+def draft_read(draft: str, sentences: int) -> str | None:
+    """The draft the answer is made from once reading more of it cannot help, else None.
+
+    Read far enough: its first ``sentences`` complete sentences (the prompt asks for one; a
+    small model goes on to restate or stray from its sources, and every token costs time), or,
+    when it loops ("The answer is: The answer is: ..."), the text up to the loop's first
+    copy. The model can be stopped there.
+    """
+    spans = [m.span() for m in _WORD.finditer(draft)]
+    for n in range(1, len(spans) // _LOOP_COPIES + 1):
+        tails = [
+            [draft[a:b] for a, b in spans[len(spans) - (k + 1) * n : len(spans) - k * n]]
+            for k in range(_LOOP_COPIES)
+        ]
+        if all(t == tails[0] for t in tails):
+            return draft[: spans[len(spans) - (_LOOP_COPIES - 1) * n - 1][1]]
+    if sentences:
+        body = _FILLER.sub("", draft.strip())
+        # "1." opening a numbered list is no sentence of the answer: one counts with a word.
+        complete = [s for s in split_sentences(body)[:-1] if _A_WORD.search(s.text)]
+        if len(complete) >= sentences:
+            return body[: complete[sentences - 1].end]
+    return None
 
 
 class DraftCheck:

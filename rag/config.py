@@ -100,6 +100,13 @@ class AnswerSettings(BaseModel):
         description="Share of what its evidence adds to the question a draft sentence must say; "
         "below it, the evidence's fact replaces the sentence.",
     )
+    draft_sentences: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="Stop the model once its draft has this many complete sentences (the "
+        "prompt asks for one); 0 reads it to max_tokens.",
+    )
 
 
 class SelectSettings(BaseModel):

@@ -16,7 +16,7 @@ import importlib.util
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,7 +44,7 @@ class ChatModel(Protocol):
 
     def stream(
         self, messages: list[ChatMessage], max_tokens: int | None = None
-    ) -> Iterator[str]: ...  # yields text deltas
+    ) -> Generator[str, None, None]: ...  # yields text deltas; close() stops the model
 
     # Raises BackendUnavailable if the model cannot be used; else a few words on its state.
     def check(self) -> str: ...
@@ -226,7 +226,9 @@ class LlamaCppChatModel:
             )
         return reply["choices"][0]["message"]["content"] or ""
 
-    def stream(self, messages: list[ChatMessage], max_tokens: int | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], max_tokens: int | None = None
+    ) -> Generator[str, None, None]:
         # The lock is held from the first next() until the generator finishes or is closed: a
         # consumer that stops early (client disconnect) closes it, `finally` runs, the lock is
         # released. Another thread waits meanwhile; llama.cpp cannot interleave two generations.
@@ -414,7 +416,9 @@ class OllamaChatModel:
             response = self._llm(max_tokens).chat(messages)
         return response.message.content or ""
 
-    def stream(self, messages: list[ChatMessage], max_tokens: int | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], max_tokens: int | None = None
+    ) -> Generator[str, None, None]:
         responses: Any = None
         try:
             with self._errors():

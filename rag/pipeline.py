@@ -85,7 +85,7 @@ class Pipeline:
     @property
     def answerer(self) -> Answerer:
         a = self.settings.answer
-        style = AnswerStyle(a.fact_words, a.min_draft_coverage)
+        style = AnswerStyle(a.fact_words, a.min_draft_coverage, a.draft_sentences)
         return Answerer(self.model, self.selector, self.settings.llm.max_tokens, style)
 
     # -- ingest and sources --------------------------------------------------------------------

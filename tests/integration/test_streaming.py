@@ -9,7 +9,7 @@ browser test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ class ScriptedModel:
     def complete(self, messages: Any, max_tokens: int | None = None) -> str:
         return self.draft
 
-    def stream(self, messages: Any, max_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: Any, max_tokens: int | None = None) -> Generator[str, None, None]:
         yield from re.findall(r"\s*\S+", self.draft)
 
     def check(self) -> None:
@@ -134,3 +134,46 @@ def test_an_abstention_is_streamed_as_its_text(seeded_pipeline: Pipeline) -> Non
     events = list(answerer.answer_stream(q, resolved, retrieved, dict(timings)))
     final = final_answer(events)
     assert final.abstained and streamed_text(events) == final.answer
+
+
+class CountingModel(ScriptedModel):
+    """A scripted model that counts the words it wrote and notes being stopped (closed)."""
+
+    def __init__(self, draft: str) -> None:
+        super().__init__(draft)
+        self.written = 0
+        self.stopped = False
+
+    def stream(self, messages: Any, max_tokens: int | None = None) -> Generator[str, None, None]:
+        self.written, self.stopped = 0, False
+        try:
+            for word in super().stream(messages, max_tokens):
+                self.written += 1
+                yield word
+        finally:
+            self.stopped = True
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "Prosecutors are seeking twenty-five years in prison for Betssy Chávez [1]. "
+        + "She was prime minister under Castillo. " * 5,
+        "The answer is: " * 12,
+    ],
+    ids=["sentence-then-more", "loop"],
+)
+def test_the_model_is_stopped_once_its_draft_cannot_change_the_answer(
+    seeded_pipeline: Pipeline, draft: str
+) -> None:
+    """One sentence, as the prompt asks (or a loop's first copy): the model is stopped there,
+    its stream closed, in a plain answer and a streamed one alike, with the same answer."""
+    model = CountingModel(draft)
+    answerer = Answerer(model, seeded_pipeline.selector, seeded_pipeline.settings.llm.max_tokens)
+    q, resolved, retrieved, timings = seeded_pipeline._prepare(QUESTION, (), None)
+    plain = answerer.answer(q, resolved, retrieved, dict(timings))
+    assert model.stopped and model.written < len(draft.split()) // 2
+    events = list(answerer.answer_stream(q, resolved, retrieved, dict(timings)))
+    assert model.stopped and model.written < len(draft.split()) // 2
+    assert final_answer(events).answer == plain.answer
+    assert "twenty-five years" in plain.answer and "The answer is" not in plain.answer

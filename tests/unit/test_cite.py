@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.cite import AnswerStyle, DraftCheck, check_draft, coverage, excerpt, render
+from rag.cite import (
+    AnswerStyle,
+    DraftCheck,
+    check_draft,
+    coverage,
+    draft_read,
+    excerpt,
+    render,
+)
 from rag.types import Evidence, Paragraph, Retrieved, Sentence
 
 TEXT = (
@@ -231,3 +239,25 @@ def test_a_stated_fact_drops_the_footnote_marks_of_its_source() -> None:
     assert excerpt(sentence(text), "date", "q") == (
         "Trade grew after the colonies won independence in 1820."
     )
+
+
+def test_a_draft_is_read_to_the_end_of_its_first_sentence_and_no_further() -> None:
+    assert draft_read("Castillo was removed in", 1) is None  # still writing its sentence
+    assert draft_read("Castillo was removed in 2022.", 1) is None  # the next may be a list
+    assert draft_read("Castillo was removed in 2022. He", 1) == "Castillo was removed in 2022."
+    assert draft_read("The answer is: Castillo was removed. He", 1) == "Castillo was removed."
+    assert draft_read("Castillo was removed in 2022. He", 2) is None
+    assert draft_read("Castillo was removed in 2022. He denies it. But", 0) is None
+
+
+def test_a_list_number_is_no_sentence_of_the_draft() -> None:
+    assert draft_read("1. Castillo was removed", 1) is None
+    assert draft_read("1. Castillo was removed. 2", 1) == "1. Castillo was removed."
+
+
+def test_a_looping_draft_is_cut_after_its_first_copy() -> None:
+    loop = "The answer is: The answer is: The answer is:"
+    assert draft_read(loop, 1) == "The answer is:"
+    assert draft_read(f"Lima is large. {loop}", 0) == "Lima is large. The answer is:"
+    assert draft_read("It rose 10 10 10", 0) == "It rose 10"
+    assert draft_read("The answer is: The answer is:", 1) is None  # twice is not yet a loop
