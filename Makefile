@@ -9,38 +9,38 @@ PYTEST_ARGS ?=
 # Quality gates (README: Quality). Set at the measured level, a little below, as regression
 # gates: the bar of issue 13 (recall 0.90 / abstention 0.90 on the seeds; recall 0.80 and
 # abstention 0.50 on unseen SQuAD articles) is not met yet, and these gates do not pretend it is.
-EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.65 --max wrong_abstention_rate=0.06 \
+EVAL_GATE ?= --min answer_recall=0.83 --min abstention_rate=0.69 --max wrong_abstention_rate=0.06 \
 	--min citation_precision=0.89 --min citation_recall=0.86 --max factoid.words_median=25 \
 	--max role_reversal_rate=0 --max latency_p95=1.5
 # SQuAD 2.0: questions of articles 7-8 only (never fitted on, eval/data/README.md), all 8
 # articles indexed as the haystack; a fixed, evenly spread subset that runs in a few minutes.
 SQUAD_EVAL ?= --squad eval/data/squad2-dev-a.json --question-articles 7,8 --sample 200
-SQUAD_GATE ?= --min answer_recall=0.66 --min abstention_rate=0.19 --max wrong_abstention_rate=0.08 \
+SQUAD_GATE ?= --min answer_recall=0.66 --min abstention_rate=0.19 --max wrong_abstention_rate=0.07 \
 	--min citation_precision=0.83 --max words_median=25 --max latency_p95=1.5
 # Questions the sources never cover: articles 7-8's questions asked of articles 1-6 alone.
 OFF_EVAL ?= --squad eval/data/squad2-dev-a.json --question-articles 7,8 --haystack-articles 1-6 \
 	--sample 100
-OFF_GATE ?= --min abstention_rate=0.74 --max latency_p95=1.5
+OFF_GATE ?= --min abstention_rate=0.78 --max latency_p95=1.5
 # Unseen natural questions: the gold file of the two stand-in articles (tests/data/standin_seeds,
 # same events, other text), never fitted on: keep it out of `make fit` to keep it unseen.
 STANDIN_EVAL ?= --gold tests/data/standin_seeds/gold.jsonl --sources tests/data/standin_seeds/articles
-STANDIN_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.33 --max wrong_abstention_rate=0.18 \
+STANDIN_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.50 --max wrong_abstention_rate=0.18 \
 	--min citation_precision=0.70
 # Another topic, a whole HTML news page with its clutter (tests/data/volcano): a measurement only.
 VOLCANO_EVAL ?= --gold tests/data/volcano/gold.jsonl --sources tests/data/volcano/articles
 VOLCANO_GATE ?= --min answer_recall=0.80 --min abstention_rate=0.83 --max wrong_abstention_rate=0.16
 # A markdown local-news story (tests/data/council), its questions written blind: a measurement.
 COUNCIL_EVAL ?= --gold tests/data/council/gold.jsonl --sources tests/data/council/articles
-COUNCIL_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.50 --max wrong_abstention_rate=0.30
+COUNCIL_GATE ?= --min answer_recall=0.70 --min abstention_rate=0.50 --max wrong_abstention_rate=0.29
 # A plain-text health story (tests/data/health), its questions written blind: a measurement.
 HEALTH_EVAL ?= --gold tests/data/health/gold.jsonl --sources tests/data/health/articles
 HEALTH_GATE ?= --min answer_recall=0.85 --min abstention_rate=0.30 --max wrong_abstention_rate=0.15
 # An HTML business story (tests/data/business), its questions written blind: a measurement.
 BUSINESS_EVAL ?= --gold tests/data/business/gold.jsonl --sources tests/data/business/articles
-BUSINESS_GATE ?= --min answer_recall=0.70 --min abstention_rate=0.16 --max wrong_abstention_rate=0.22
+BUSINESS_GATE ?= --min answer_recall=0.78 --min abstention_rate=0.16 --max wrong_abstention_rate=0.15
 # An archaeology story in Markdown and plain text (tests/data/dig), its questions written blind.
 DIG_EVAL ?= --gold tests/data/dig/gold.jsonl --sources tests/data/dig/articles
-DIG_GATE ?= --min answer_recall=0.60 --min abstention_rate=0.42 --max wrong_abstention_rate=0.30
+DIG_GATE ?= --min answer_recall=0.68 --min abstention_rate=0.42 --max wrong_abstention_rate=0.30
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False

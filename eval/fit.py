@@ -30,7 +30,13 @@ import numpy as np
 from eval.gold import GoldItem, load_gold, load_squad
 from eval.metrics import normalize_gold, supports
 from eval.run import read_source_texts
-from rag.features import QUESTION_FEATURES, SENTENCE_FEATURES, Extraction, question_features
+from rag.features import (
+    QUESTION_FEATURES,
+    QUESTION_SIGNS,
+    SENTENCE_FEATURES,
+    Extraction,
+    question_features,
+)
 from rag.selector import DEFAULT_MODEL, Logistic, SelectorModel, fit_listwise, fit_logistic
 
 SQUAD = Path("eval/data/squad2-dev-a.json")
@@ -178,12 +184,21 @@ def curve(p: np.ndarray, answerable: np.ndarray, steps: int = 21) -> list[dict[s
     return out
 
 
-def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float) -> np.ndarray:
+def _question_model(x: np.ndarray, y: np.ndarray, l2: float, signed: bool) -> Logistic:
+    """The answerable or covered model; ``signed``: each weight only the way its signal can
+    point on any text (``rag.features.QUESTION_SIGNS``)."""
+    signs = [QUESTION_SIGNS[f] for f in QUESTION_FEATURES] if signed else None
+    return fit_logistic(x, y, QUESTION_FEATURES, l2=l2, signs=signs)
+
+
+def _out_of_fold(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float, signed: bool
+) -> np.ndarray:
     """Each group's chances from a model fitted without that group."""
     out = np.zeros(len(x))
     for g in np.unique(groups):
         held = groups == g
-        out[held] = fit_logistic(x[~held], y[~held], QUESTION_FEATURES, l2=l2).prob(x[held])
+        out[held] = _question_model(x[~held], y[~held], l2, signed).prob(x[held])
     return out
 
 
@@ -499,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
         "the same logistic over the features and every product of two (quadratic)",
     )
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="let the question models' weights take either sign (by default each only the "
+        "way its signal can point on any text: rag.features.QUESTION_SIGNS)",
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--data-dir", type=Path, default=Path(".rag-data"))
     ap.add_argument("--refresh", action="store_true", help="re-extract features")
@@ -555,11 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     fit_off = [r for r in fit_rows if r.haystack]
     qx = _qx(sm, fit_in)
     qy = np.array([r.answerable for r in fit_in], dtype=float)
-    am = fit_logistic(qx, qy, QUESTION_FEATURES, l2=args.l2)
+    am = _question_model(qx, qy, args.l2, not args.unsigned)
     # Thresholds are chosen on out-of-fold chances: each article (and each gold file) scored by
     # models fitted without it, so they are chosen on text those models never saw.
     tune_ans = qy.astype(bool)
-    tune_p = _out_of_fold(qx, qy, np.array([r.group for r in fit_in]), args.l2)
+    tune_p = _out_of_fold(qx, qy, np.array([r.group for r in fit_in]), args.l2, not args.unsigned)
     cm = None
     covered_threshold = 0.0
     if fit_off:
@@ -567,9 +588,9 @@ def main(argv: list[str] | None = None) -> int:
         # the same questions asked of sources without it.
         cx = np.vstack([qx, _qx(sm, fit_off)])
         cy = np.concatenate([np.ones(len(fit_in)), np.zeros(len(fit_off))])
-        cm = fit_logistic(cx, cy, QUESTION_FEATURES, l2=args.l2)
+        cm = _question_model(cx, cy, args.l2, not args.unsigned)
         groups = np.array([r.group for r in fit_in + fit_off])
-        c_oof = _out_of_fold(cx, cy, groups, args.l2)
+        c_oof = _out_of_fold(cx, cy, groups, args.l2, not args.unsigned)
         threshold, covered_threshold = choose_thresholds(
             tune_p, c_oof[: len(fit_in)], tune_ans, args.max_wrong, args.max_wrong_covered
         )
@@ -591,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "sentences": len(y),
             "sentence_model": args.sentence_model,
+            "question_model_signs": "either way"
+            if args.unsigned
+            else {f: QUESTION_SIGNS[f] for f in QUESTION_FEATURES},
         },
         "threshold_chosen_on": {
             "squad_articles": sorted(split["fit"]),

@@ -65,6 +65,28 @@ QUESTION_FEATURES = (
     "names_unheld",
     "q_words",
 )
+# Which way each question signal can point, on any text: more of what the question asks found
+# in the best sentence can only make an answer likelier, more of it missing only less. A model
+# fitted freely on SQuAD 2.0 learns the opposite for some of them (its unanswerable questions
+# were written to match a sentence closely: there a better match means *less* answerable), and
+# that artefact turns natural questions away. Fits hold such a weight at zero (0: either way).
+QUESTION_SIGNS = {
+    "best_logit": 1,
+    "second_gap": 1,
+    "best_cos": 1,
+    "best_overlap": 1,
+    "best_para_overlap": 1,
+    "missing_share": -1,
+    "missing_max": -1,
+    "unseen_share": -1,
+    "kind_wanted": 0,
+    "best_kind_new": 1,
+    "negation_unmatched": -1,
+    "top1_para_best": 1,
+    "numbers_unheld": -1,
+    "names_unheld": -1,
+    "q_words": 0,
+}
 _NEGATION = re.compile(r"\b(?:not|never|no|n't|none|neither|nor|without)\b", re.I)
 
 

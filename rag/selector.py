@@ -135,15 +135,35 @@ def fit_logistic(
     sample_weight: np.ndarray | None = None,
     iters: int = 50,
     pairs: bool = False,
+    signs: Sequence[int] | None = None,
 ) -> Logistic:
     """L2-regularised logistic regression by Newton's method (numpy only); ``pairs``: the
-    quadratic model (``Logistic``)."""
+    quadratic model (``Logistic``).
+
+    ``signs``: per feature, +1 or -1 for the only direction its weight may take (0: either).
+    A weight fitted the other way is held at zero and the rest refitted, one at a time, the
+    worst first (an active set)."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = np.hstack([_expand((x - mean) / scale, pairs), np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
     sw = np.ones(len(x)) if sample_weight is None else sample_weight
+    want = np.zeros(z.shape[1])
+    if signs is not None:
+        want[: len(signs)] = signs
+    free = np.ones(z.shape[1], dtype=bool)
+    while True:
+        w = np.zeros(z.shape[1])
+        w[free] = _newton(z[:, free], y, sw, l2, iters)
+        wrong = np.where(want * w < 0, -want * w, 0.0)
+        if not wrong.any():
+            return Logistic(names, mean, scale, w[:-1], float(w[-1]), pairs)
+        free[int(np.argmax(wrong))] = False
+
+
+def _newton(z: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float, iters: int) -> np.ndarray:
+    """Weights of the logistic model on ``z``, whose last column is the bias (not penalised)."""
+    w = np.zeros(z.shape[1])
     reg = np.full(z.shape[1], l2)
     reg[-1] = 0.0
     for _ in range(iters):
@@ -154,7 +174,7 @@ def fit_logistic(
         w -= step
         if np.abs(step).max() < 1e-7:
             break
-    return Logistic(names, mean, scale, w[:-1], float(w[-1]), pairs)
+    return w
 
 
 def fit_listwise(

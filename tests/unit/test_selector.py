@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.features import QUESTION_FEATURES, SENTENCE_FEATURES
+from rag.features import QUESTION_FEATURES, QUESTION_SIGNS, SENTENCE_FEATURES
 from rag.selector import DEFAULT_MODEL, Logistic, SelectorModel, fit_logistic
 
 
@@ -21,6 +21,20 @@ def test_logistic_fit_finds_the_signal_that_separates_the_classes() -> None:
     assert abs(model.weights[1]) > 5 * max(abs(model.weights[0]), abs(model.weights[2]))
     accuracy = ((model.prob(x) > 0.5) == (y == 1)).mean()
     assert accuracy > 0.9
+
+
+def test_a_weight_fitted_against_its_stated_direction_is_held_at_zero() -> None:
+    """A data set's artefact (here: the first signal, which should raise the chance, lowers it)
+    is not learned when the signal's direction is given; the others are fitted as before."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(500, 3))
+    y = (x[:, 1] - 0.8 * x[:, 0] > rng.normal(scale=0.5, size=500)).astype(float)
+    names = ("match", "signal", "free")
+    free = fit_logistic(x, y, names, l2=0.1)
+    signed = fit_logistic(x, y, names, l2=0.1, signs=[1, 1, 0])
+    assert free.weights[0] < -1.0
+    assert signed.weights[0] == 0.0 and signed.weights[1] > 1.0
+    assert fit_logistic(x, y, names, l2=0.1, signs=[-1, 1, 0]).weights[0] < -1.0
 
 
 def test_the_quadratic_model_learns_what_one_signal_means_given_another() -> None:
@@ -39,6 +53,16 @@ def test_the_quadratic_model_learns_what_one_signal_means_given_another() -> Non
     assert accuracy(linear) < 0.7 and accuracy(quadratic) > 0.9
     again = Logistic.from_dict(json.loads(json.dumps(quadratic.to_dict())), names)
     assert again.pairs and np.allclose(again.logit(x), quadratic.logit(x), atol=1e-4)
+
+
+def test_every_question_signal_has_a_stated_direction_and_the_committed_models_keep_it() -> None:
+    assert set(QUESTION_SIGNS) == set(QUESTION_FEATURES)
+    assert set(QUESTION_SIGNS.values()) <= {-1, 0, 1}
+    model = SelectorModel.load(DEFAULT_MODEL)
+    for fitted in (model.answerable, model.covered):
+        assert fitted is not None
+        for name, weight in zip(fitted.names, fitted.weights, strict=True):
+            assert weight * QUESTION_SIGNS[name] >= 0, (name, weight)
 
 
 def test_the_committed_model_loads_and_states_how_it_was_fitted() -> None:
