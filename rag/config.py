@@ -110,8 +110,10 @@ class AnswerSettings(BaseModel):
 
 
 class SelectSettings(BaseModel):
+    # Off by default: +0.01-0.02 answer recall on SQuAD for +0.5-0.8 s on a quarter of the
+    # answers, which put p95 over 1.5 s on a slower 2-core machine (README, Quality).
     rerank: Literal["auto", "likelihood", "none"] = Field(
-        default="auto",
+        default="none",
         description="likelihood: the selector's close best sentences reordered with how likely "
         "the bundled SmolLM2 finds the question after each (rag/likelihood.py); it borrows the "
         "chat model when that is SmolLM2, else loads its own copy (~150 MiB, and its CPU time "

@@ -130,7 +130,7 @@ def test_the_chat_model_lends_its_weights_and_still_answers_the_same(
     assert chat.complete(ask) == before
 
 
-def test_the_rerank_is_on_by_default_and_borrows_the_bundled_chat_model() -> None:
+def test_the_rerank_is_off_by_default_and_on_auto_borrows_the_bundled_chat_model() -> None:
     from rag.config import Settings
     from rag.embed import build_embedder
     from rag.llm import LlamaCppChatModel, default_chat_gguf
@@ -143,7 +143,9 @@ def test_the_rerank_is_on_by_default_and_borrows_the_bundled_chat_model() -> Non
         return LlamaCppChatModel(default_chat_gguf(Settings()))
 
     default = Settings(embed={"backend": "hash"})
-    rerank = build_selector(build_embedder(default), default, chat_model).rerank
+    assert build_selector(build_embedder(default), default, chat_model).rerank is None
+    auto = Settings(embed={"backend": "hash"}, select={"rerank": "auto"})
+    rerank = build_selector(build_embedder(auto), auto, chat_model).rerank
     assert rerank is not None and isinstance(rerank.scorer, QuestionLikelihood)
     fitted = json.loads(DEFAULT_RERANK.read_text(encoding="utf-8"))
     assert (rerank.top, rerank.weight, rerank.max_gap) == (
@@ -153,10 +155,12 @@ def test_the_rerank_is_on_by_default_and_borrows_the_bundled_chat_model() -> Non
     )
     assert rerank.scorer.score(QUESTION, [CONCERT])[0] < 0.0
     assert built == ["chat"]
-    # A server's model cannot be read token by token: by default there is then no rerank (a
-    # copy of SmolLM2 would cost memory and this machine's CPU), and asked for, the scorer
-    # loads a copy of its own.
-    served = Settings(embed={"backend": "hash"}, llm={"backend": "ollama"})
+    # A server's model cannot be read token by token: on auto there is then no rerank (a copy
+    # of SmolLM2 would cost memory and this machine's CPU), and asked for, the scorer loads a
+    # copy of its own.
+    served = Settings(
+        embed={"backend": "hash"}, llm={"backend": "ollama"}, select={"rerank": "auto"}
+    )
     assert build_selector(build_embedder(served), served, chat_model).rerank is None
     asked = Settings(
         embed={"backend": "hash"}, llm={"backend": "ollama"}, select={"rerank": "likelihood"}
