@@ -576,11 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     fit_off = [r for r in fit_rows if r.haystack]
     qx = _qx(sm, fit_in)
     qy = np.array([r.answerable for r in fit_in], dtype=float)
-    am = _question_model(qx, qy, args.l2, not args.unsigned)
+    signed = not args.unsigned
+    am = _question_model(qx, qy, args.l2, signed)
     # Thresholds are chosen on out-of-fold chances: each article (and each gold file) scored by
     # models fitted without it, so they are chosen on text those models never saw.
     tune_ans = qy.astype(bool)
-    tune_p = _out_of_fold(qx, qy, np.array([r.group for r in fit_in]), args.l2, not args.unsigned)
+    tune_p = _out_of_fold(qx, qy, np.array([r.group for r in fit_in]), args.l2, signed)
     cm = None
     covered_threshold = 0.0
     if fit_off:
@@ -588,9 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         # the same questions asked of sources without it.
         cx = np.vstack([qx, _qx(sm, fit_off)])
         cy = np.concatenate([np.ones(len(fit_in)), np.zeros(len(fit_off))])
-        cm = _question_model(cx, cy, args.l2, not args.unsigned)
+        cm = _question_model(cx, cy, args.l2, signed)
         groups = np.array([r.group for r in fit_in + fit_off])
-        c_oof = _out_of_fold(cx, cy, groups, args.l2, not args.unsigned)
+        c_oof = _out_of_fold(cx, cy, groups, args.l2, signed)
         threshold, covered_threshold = choose_thresholds(
             tune_p, c_oof[: len(fit_in)], tune_ans, args.max_wrong, args.max_wrong_covered
         )
@@ -612,9 +613,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "sentences": len(y),
             "sentence_model": args.sentence_model,
-            "question_model_signs": "either way"
-            if args.unsigned
-            else {f: QUESTION_SIGNS[f] for f in QUESTION_FEATURES},
+            "question_model_signs": {f: QUESTION_SIGNS[f] for f in QUESTION_FEATURES}
+            if signed
+            else "either way",
         },
         "threshold_chosen_on": {
             "squad_articles": sorted(split["fit"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from typing import TYPE_CHECKING
 
@@ -178,14 +178,9 @@ class Answerer:
             return self._abstain(question, resolved, evidence, trace)
         t = time.perf_counter()
         draft = ""
-        # Streamed, not complete(): the model is stopped as soon as the draft has what the
-        # answer can use (``draft_read``), instead of writing on to max_tokens.
-        with closing(self.model.stream(build_messages(asked, evidence), self.max_tokens)) as gen:
-            for delta in gen:
-                draft += delta
-                if (read := draft_read(draft, self.style.draft_sentences)) is not None:
-                    draft = read
-                    break
+        with closing(self._drafts(asked, evidence)) as drafts:
+            for written, _ in drafts:
+                draft = written  # the last is the whole draft
         trace.timings["generate"] = time.perf_counter() - t
         return self._finish(question, resolved, asked, evidence, draft, trace)
 
@@ -210,25 +205,38 @@ class Answerer:
         t = time.perf_counter()
         draft = ""
         kept = _KeptText(evidence, asked, self.style)
-        with closing(self.model.stream(build_messages(asked, evidence), self.max_tokens)) as gen:
-            for delta in gen:
-                if not draft:
+        with closing(self._drafts(asked, evidence)) as drafts:
+            for draft, read in drafts:
+                if "first_token" not in trace.timings:
                     # Only once the model writes: the first event is what the API waits for
                     # before it sends its 200, so a model that is down is still a 503, not an
                     # error event.
                     trace.timings["first_token"] = time.perf_counter() - t
                     yield StreamEvent("status", text=_progress(retrieved, evidence))
-                draft += delta
-                if (read := draft_read(draft, self.style.draft_sentences)) is not None:
-                    draft = read  # what it settles is sent after the final check (``_rest``)
-                    break
-                if new := kept.update(draft):
+                # A read draft's settled text is sent after the final check (``_rest``).
+                if not read and (new := kept.update(draft)):
                     trace.timings.setdefault("first_text", time.perf_counter() - started)
                     yield StreamEvent("token", text=new)
         trace.timings["generate"] = time.perf_counter() - t
         # The whole draft checked again from the start: the same answer `answer()` gives.
         answer = self._finish(question, resolved, asked, evidence, draft, trace)
         yield from _rest(answer, kept.shown, started)
+
+
+    def _drafts(
+        self, asked: str, evidence: Evidence
+    ) -> Generator[tuple[str, bool], None, None]:
+        """The draft as the model writes it, after each piece, and whether it is read: the
+        model is stopped once the draft has what the answer can use (``draft_read``) instead
+        of writing on to max_tokens. The last draft given is the whole one."""
+        draft = ""
+        with closing(self.model.stream(build_messages(asked, evidence), self.max_tokens)) as gen:
+            for delta in gen:
+                draft += delta
+                if (read := draft_read(draft, self.style.draft_sentences)) is not None:
+                    yield read, True
+                    return
+                yield draft, False
 
 
 def _progress(retrieved: list[Retrieved], evidence: Evidence) -> str:

